@@ -1,0 +1,5 @@
+import sys
+
+from cvplay.cli import main
+
+sys.exit(main())
