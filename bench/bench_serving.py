@@ -25,13 +25,20 @@ from cvplay.runtime import create_classifier, default_num_threads, load_interpre
 
 
 def timed(function, runs: int) -> list[float]:
+    return interleaved([function], runs)[0]
+
+
+def interleaved(functions, runs: int) -> list[list[float]]:
+    """Time each function once per round, alternating, so drift and load hit all alike."""
     for _ in range(max(3, runs // 20)):
-        function()
-    times = []
+        for function in functions:
+            function()
+    times: list[list[float]] = [[] for _ in functions]
     for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append((time.perf_counter() - start) * 1000)
+        for function, bucket in zip(functions, times):
+            start = time.perf_counter()
+            function()
+            bucket.append((time.perf_counter() - start) * 1000)
     return times
 
 
@@ -63,8 +70,7 @@ def main() -> None:
         interpreter.invoke()
         interpreter.get_tensor(output_detail["index"])
 
-    bare_times = timed(bare, args.runs)
-    cvplay_times = timed(lambda: classifier.predict(photo, k=5), args.runs)
+    bare_times, cvplay_times = interleaved([bare, lambda: classifier.predict(photo, k=5)], args.runs)
     batch = [photo] * args.batch
     batch_times = timed(lambda: classifier.predict_proba(batch), max(5, args.runs // 20))
 
