@@ -1,0 +1,124 @@
+"""Webcam benchmark: the cost of the page's frame callback at 640x480, against its goals.
+
+    python bench/bench_webcam.py [--runs 200] [--width 640 --height 480] [--model imagenet-lite0]
+
+Each row times one streamlit-webrtc callback the way the page runs it: an ``av.VideoFrame`` in
+yuv420p (what the browser's decoder gives), converted to RGB, detection, boxes, labels and the
+overlay drawn, converted back to an ``av.VideoFrame``; the result pushed to the table's queue.
+"process" rows time :meth:`FrameProcessor.process` on an RGB array alone (no av conversions).
+
+Goals: under 20 ms median with the default detector (Haar frontal face), under 33 ms in
+classification mode (``classify:imagenet-lite0``, when that model is installed). Classification
+is also timed every 2nd and 3rd frame (the page's "Classify every Nth frame" control; frames in
+between reuse the last answer, labelled "reused" in the overlay).
+
+The frame: the ImageNet sample with a face (../shared) resized to the frame size when present,
+else a synthetic picture (gradients, a disc, noise). Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import av  # noqa: E402
+import cv2  # noqa: E402
+
+from cvplay.detect import DEFAULT_DETECTOR, create_detector  # noqa: E402
+from cvplay.registry import ModelNotFoundError  # noqa: E402
+from cvplay.runtime import ModelLoadError, default_num_threads  # noqa: E402
+from cvplay.webcam import FrameProcessor, WebcamSettings  # noqa: E402
+
+FACE_PHOTO = ROOT.parent / "shared" / "data" / "imagenet-samples" / "652_n03763968.jpg"
+
+
+def test_frame(width: int, height: int) -> tuple[np.ndarray, str]:
+    if FACE_PHOTO.is_file():
+        photo = cv2.cvtColor(cv2.imread(str(FACE_PHOTO)), cv2.COLOR_BGR2RGB)
+        return np.ascontiguousarray(cv2.resize(photo, (width, height), interpolation=cv2.INTER_CUBIC)), f"{FACE_PHOTO.name} (a face)"
+    y, x = np.mgrid[0:height, 0:width]
+    image = np.stack([x * 255 // width, y * 255 // height, np.full_like(x, 90)], axis=-1).astype(np.uint8)
+    image[(x - width // 2) ** 2 + (y - height // 2) ** 2 < (height // 4) ** 2] = (230, 200, 40)
+    noise = np.random.default_rng(0).integers(-20, 21, image.shape)
+    return np.clip(image.astype(int) + noise, 0, 255).astype(np.uint8), "synthetic (no face)"
+
+
+def timed(function, runs: int) -> list[float]:
+    for _ in range(max(5, runs // 20)):
+        function()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--model", default="imagenet-lite0", help="classifier for classification mode")
+    args = parser.parse_args()
+
+    rgb, frame_name = test_frame(args.width, args.height)
+    video_frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+
+    rows: list[tuple[str, str, list[float] | None, float | None, str]] = []
+
+    def bench(mode: str, detector, goal: float | None, note: str = "") -> None:
+        processor = FrameProcessor(WebcamSettings(detector=detector))
+        rows.append((mode, "callback (av yuv420p)", timed(lambda: processor.video_frame_callback(video_frame), args.runs), goal, note))
+        processor = FrameProcessor(WebcamSettings(detector=detector))
+        rows.append((mode, "process (RGB array)", timed(lambda: processor.process(rgb), args.runs), None, note))
+
+    haar = create_detector(DEFAULT_DETECTOR)
+    found = len(haar.detect(rgb))
+    bench(f"default: {DEFAULT_DETECTOR}", haar, 20.0, f"{found} face(s) found")
+
+    try:
+        classify = create_detector(f"classify:{args.model}")
+    except (ModelNotFoundError, ModelLoadError) as error:
+        rows.append((f"classify:{args.model}", "callback (av yuv420p)", None, 33.0, f"n/a: {error}"))
+    else:
+        top = classify.detect(rgb)[0]
+        bench(f"classify:{args.model}", classify, 33.0, f"top-1 {top.label!r} {top.score:.2f}")
+        for every in (2, 3):
+            reused = create_detector(f"classify:{args.model}", classify_every=every)
+            processor = FrameProcessor(WebcamSettings(detector=reused))
+            rows.append(
+                (f"classify:{args.model} every {every}", "callback (av yuv420p)",
+                 timed(lambda: processor.video_frame_callback(video_frame), args.runs), 33.0,
+                 "frames in between reuse the answer")
+            )
+
+    print(
+        f"frame {args.width}x{args.height} ({frame_name}), runs {args.runs}, "
+        f"OpenCV threads {cv2.getNumThreads()}, LiteRT threads {default_num_threads()}"
+    )
+    header = f"{'mode':<34} {'what':<22} {'median ms':>9} {'mean ms':>8} {'p90 ms':>8} {'goal':>7}  verdict  note"
+    print(header)
+    print("-" * len(header))
+    for mode, what, times, goal, note in rows:
+        if times is None:
+            print(f"{mode:<34} {what:<22} {'n/a':>9} {'n/a':>8} {'n/a':>8} {f'<{goal:.0f} ms':>7}  n/a      {note}")
+            continue
+        median = statistics.median(times)
+        p90 = float(np.percentile(times, 90))
+        goal_text = f"<{goal:.0f} ms" if goal else ""
+        verdict = ("met" if median < goal else "MISSED") if goal else ""
+        mean = statistics.fmean(times)
+        print(f"{mode:<34} {what:<22} {median:9.2f} {mean:8.2f} {p90:8.2f} {goal_text:>7}  {verdict:<7}  {note}")
+
+
+if __name__ == "__main__":
+    main()
