@@ -1,0 +1,94 @@
+"""``python -m cvplay train``: the trainer on the command line.
+
+Importing this module does not import TensorFlow (the CLI builds its parser on every call);
+the trainer is imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from cvplay import augment
+
+BACKBONE_CHOICES = ("efficientnet-lite0", "efficientnet-b0", "small-cnn")
+
+
+def _print_event(event: dict) -> None:
+    message = event.get("message")
+    if message:
+        print(message, flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from cvplay.cli import CommandError
+
+    try:
+        from cvplay.training import trainer
+        from cvplay.training.backbones import BackboneError
+        from cvplay.training.efficientnet_lite import WeightsNotFoundError
+        import tensorflow  # noqa: F401  (fail early, with the install hint)
+    except ImportError as error:
+        raise CommandError(
+            f"training needs the training extra ({error.name or error} is not installed): pip install -e \".[train]\""
+        ) from None
+    config = trainer.TrainConfig(
+        data=args.data,
+        out=args.out,
+        backbone=args.backbone,
+        epochs=args.epochs,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        fine_tune_epochs=args.fine_tune_epochs,
+        fine_tune_blocks=args.fine_tune_blocks,
+        augment=args.augment,
+        cache_features=True if args.cache_features else None,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        max_per_class=args.max_per_class,
+        name=args.name,
+        weights=args.weights,
+        precision=args.precision,
+        patience=args.patience,
+        command=shlex.join(["python", "-m", "cvplay", *sys.argv[1:]]) if sys.argv[1:2] == ["train"] else None,
+    )
+    try:
+        result = trainer.train(config, progress=_print_event)
+    except (trainer.TrainError, BackboneError, WeightsNotFoundError) as error:
+        raise CommandError(str(error)) from None
+    print(f"wrote {result.model_path}")
+    print(f"      {result.card_path}")
+    print(f"validation top-1 {result.metrics['top1']:.4f}  top-5 {result.metrics['top5']:.4f}  "
+          f"({result.n_val} images)  {result.seconds:.1f} s")
+    return 0
+
+
+def add_train_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``train`` on the CLI's sub-command parsers."""
+    p = subparsers.add_parser("train", help="train a classifier on your images (transfer learning; training extra)")
+    p.add_argument("--data", required=True, help="folder of class folders, .zip of one, CIFAR-100 source or .npz")
+    p.add_argument("--backbone", choices=BACKBONE_CHOICES, default="efficientnet-lite0",
+                   help="efficientnet-lite0 (default, offline ImageNet weights), efficientnet-b0, small-cnn (from scratch)")
+    p.add_argument("--epochs", type=int, default=10, help="stage 1 epochs: the head (whole model for small-cnn)")
+    p.add_argument("--out", default=None, help="run folder (default: the user models folder / NAME)")
+    p.add_argument("--image-size", type=int, default=None, help="square input size (default: the backbone's)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="stage 1 learning rate; stage 2 uses a tenth")
+    p.add_argument("--fine-tune-epochs", type=int, default=3, help="stage 2 epochs (0: no fine-tuning)")
+    p.add_argument("--fine-tune-blocks", type=int, default=2, help="top backbone blocks to unfreeze in stage 2")
+    p.add_argument("--augment", default=augment.DEFAULT_PRESET,
+                   help=f"preset ({', '.join(augment.PRESETS)}), a policy JSON file from the Augmentation page, "
+                   f"or none (default: {augment.DEFAULT_PRESET})")
+    p.add_argument("--cache-features", action="store_true",
+                   help="train the head on cached backbone features even with augmentation (stage 2 still augments)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--max-per-class", type=int, default=None)
+    p.add_argument("--name", default=None, help="model name (default: DATA-BACKBONE)")
+    p.add_argument("--weights", default=None, help="local weights file (efficientnet-b0's .h5 when offline)")
+    p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help=".tflite weights precision")
+    p.add_argument("--patience", type=int, default=3, help="early stopping patience (epochs)")
+    p.set_defaults(handler=cmd_train)
+    return p
