@@ -1,6 +1,8 @@
 """cvplay: `streamlit run app.py`.
 
-The entry point only declares the pages and the shared sidebar; each page lives in pages/.
+The entry point only declares the pages and the shared sidebar; each page lives in app_pages/.
+The folder is not called pages/: Streamlit would treat that name as its legacy multipage
+folder and serve a deep link such as /classify without running this file.
 """
 
 import streamlit as st
@@ -10,8 +12,10 @@ from cvplay_ui.sidebar import render_model_status
 st.set_page_config(page_title="cvplay", page_icon=":material/visibility:", layout="wide")
 
 PAGES = [
-    st.Page("pages/classify.py", title="Classify your photos", icon=":material/photo_library:", url_path="classify", default=True),
-    st.Page("pages/augment.py", title="Augmentation previews", icon=":material/auto_awesome:", url_path="augment"),
+    st.Page("app_pages/classify.py", title="Classify your photos", icon=":material/photo_library:", url_path="classify", default=True),
+    st.Page("app_pages/augment.py", title="Augmentation previews", icon=":material/auto_awesome:", url_path="augment"),
+    st.Page("app_pages/webcam.py", title="Webcam", icon=":material/videocam:", url_path="webcam"),
+    st.Page("app_pages/train.py", title="Train a classifier", icon=":material/model_training:", url_path="train"),
 ]
 
 navigation = st.navigation(PAGES)

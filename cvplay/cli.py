@@ -165,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fp16 (default) is what ships: half the size, same top-1 (models/README.md)")
     export.set_defaults(handler=cmd_export)
 
+    from cvplay.evaluate import add_evaluate_parser
+    from cvplay.training.cli_train import add_train_parser
+
+    add_train_parser(commands)
+    add_evaluate_parser(commands)
+
     return parser
 
 

@@ -1,3 +1,7 @@
+# aiortc's SRTP binding (pulled in by streamlit-webrtc) segfaults when it is loaded after
+# TensorFlow, and some test modules import TensorFlow at collection: load it first.
+import pylibsrtp  # noqa: F401  isort: skip
+
 import os
 import shutil
 import sys

@@ -45,7 +45,7 @@ def test_app_shell_runs_and_lists_installed_models(user_models):
 
 @pytest.fixture
 def classify_page(user_models):
-    at = AppTest.from_file(str(ROOT / "pages" / "classify.py"), default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "classify.py"), default_timeout=TIMEOUT).run()
     assert not at.exception
     at.selectbox(key="classify-model").set_value("colour").run()
     return at
@@ -103,7 +103,7 @@ SERVING_WITHOUT_TENSORFLOW = textwrap.dedent(
     import numpy as np
     root = Path(sys.argv[1])
     ran = {}
-    for script in [root / "app.py", *sorted((root / "pages").glob("*.py"))]:
+    for script in [root / "app.py", *sorted((root / "app_pages").glob("*.py"))]:
         at = AppTest.from_file(str(script), default_timeout=120).run()
         ran[script.name] = [str(e.value) for e in at.exception]
     from cvplay.registry import list_models

@@ -34,7 +34,7 @@ def media(monkeypatch) -> list[MemoryMediaFileStorage]:
 
 @pytest.fixture
 def page(media) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "augment.py"), default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "augment.py"), default_timeout=TIMEOUT).run()
     assert not at.exception
     return at
 

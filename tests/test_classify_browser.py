@@ -28,6 +28,8 @@ def test_upload_a_photo_and_see_the_prediction(tmp_path, monkeypatch):
         page.goto(server.url + "/classify")
         wait_for_streamlit(page)
         page.get_by_text("Classify your photos").first.wait_for()
+        # A deep link still runs app.py: its sidebar (installed models) is there.
+        page.locator('[data-testid="stSidebar"]').get_by_text("Installed models").wait_for(timeout=30_000)
         page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(photo))
         heading = page.locator("h3", has_text=expected)
         heading.first.wait_for(timeout=60_000)
