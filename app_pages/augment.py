@@ -162,7 +162,7 @@ with controls:
         on_click="ignore",
         icon=":material/download:",
     )
-    st.file_uploader("Load a policy JSON", type=["json"], key=key("policy-upload"), on_change=on_policy_upload)
+    st.file_uploader("Load a policy JSON", type=["json"], key=key("policy-upload"), on_change=on_policy_upload, max_upload_size=1)
     message = state.get(MESSAGE_STATE)
     if message:
         getattr(st, message[0])(message[1])

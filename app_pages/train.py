@@ -164,7 +164,7 @@ with right:
                           disabled=running, help="A preset, or the JSON the Augmentation page downloads.")
     policy_upload = None
     if choice == UPLOADED_POLICY:
-        policy_upload = st.file_uploader("Policy JSON", type=["json"], key=key("policy"), disabled=running)
+        policy_upload = st.file_uploader("Policy JSON", type=["json"], key=key("policy"), disabled=running, max_upload_size=1)
     cache = st.checkbox("Fast head training (cached features)", value=True, key=key("cache"),
                         disabled=running or backbone == "small-cnn",
                         help="The frozen backbone's features are computed once and the head trains on them in "

@@ -58,6 +58,7 @@ def image_inputs(
             type=UPLOAD_TYPES,
             accept_multiple_files=multiple,
             key=f"{key}-upload",
+            max_upload_size=DEFAULT_MAX_BYTES // 2**20,
             help=f"JPEG, PNG, GIF, BMP, WebP or TIFF, up to {DEFAULT_MAX_BYTES // 2**20} MB each.",
         )
         if uploads is None:
