@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cvplay.preprocess import prepare  # noqa: E402
 from cvplay.registry import read_card  # noqa: E402
 from cvplay.runtime import Classifier, default_num_threads  # noqa: E402
-from cvplay.training.export import load_imagenet_samples, topk_accuracy  # noqa: E402
+from cvplay.training.export import load_imagenet_samples, top1_top5  # noqa: E402
 
 PRECISIONS = ("fp32", "fp16")
 
@@ -102,7 +102,7 @@ def main() -> None:
     for precision, card_path in cards.items():
         card = read_card(card_path)
         classifier = Classifier(card, num_threads=threads)
-        scores = topk_accuracy(classifier.predict_proba(images), targets)
+        scores = top1_top5(classifier.predict_proba(images), targets)
         interpreter = Interpreter(model_path=str(card.model_path), num_threads=threads)
         interpreter.allocate_tensors()
         detail_in = interpreter.get_input_details()[0]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -33,11 +32,12 @@ DEFAULT_CLASSES = "apple,bicycle,cloud,dolphin,tiger"
 
 
 def shared_cifar() -> Path:
-    configured = os.environ.get("CVPLAY_SHARED")
-    base = Path(configured) if configured else ROOT.parent / "shared"
-    folder = base / "data" / "cifar100"
-    if not folder.is_dir():
-        sys.exit(f"no CIFAR-100 pool at {folder}: this benchmark needs ../shared")
+    from cvplay.datasets import shared_dir
+
+    shared = shared_dir()
+    folder = shared / "data" / "cifar100" if shared else None
+    if folder is None or not folder.is_dir():
+        sys.exit("no CIFAR-100 pool in ../shared/data/cifar100 (or $CVPLAY_SHARED/data/cifar100): this benchmark needs it")
     return folder
 
 

@@ -2,7 +2,6 @@
 # TensorFlow, and some test modules import TensorFlow at collection: load it first.
 import pylibsrtp  # noqa: F401  isort: skip
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -14,11 +13,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from model_factory import write_colour_model  # noqa: E402
 
-
-def shared_dir() -> Path | None:
-    configured = os.environ.get("CVPLAY_SHARED")
-    path = Path(configured) if configured else ROOT.parent / "shared"
-    return path if path.is_dir() else None
+from cvplay.datasets import shared_dir  # noqa: E402
 
 
 @pytest.fixture(scope="session")

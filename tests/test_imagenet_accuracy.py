@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
 
+from cvplay.datasets import shared_dir
+from cvplay.images import read_image
 from cvplay.labels import imagenet_labels, imagenet_wnids
 from cvplay.registry import SHIPPED_MODELS_DIR, read_card
 from cvplay.runtime import create_classifier
@@ -20,8 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def shared_samples() -> Path:
-    configured = os.environ.get("CVPLAY_SHARED")
-    shared = Path(configured) if configured else Path(__file__).resolve().parents[1].parent / "shared"
+    shared = shared_dir()
+    if shared is None:
+        pytest.skip("../shared is absent: the ImageNet sample photos live in ../shared beside the checkout "
+                    "(or set CVPLAY_SHARED)")
     folder = shared / "data" / "imagenet-samples"
     if not (folder / "labels.json").is_file():
         pytest.skip(f"{folder} is absent: the ImageNet sample photos live in ../shared beside the checkout "
@@ -30,8 +32,7 @@ def shared_samples() -> Path:
 
 
 def load(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    return read_image(path)
 
 
 def test_labels_file():

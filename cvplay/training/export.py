@@ -56,18 +56,12 @@ class ExportError(ValueError):
 # --- shared data ---------------------------------------------------------------------------
 
 
-def find_shared_dir() -> Path | None:
-    """``$CVPLAY_SHARED``, else ``../shared`` beside the checkout; ``None`` when absent."""
-    configured = os.environ.get("CVPLAY_SHARED")
-    path = Path(configured).expanduser() if configured else Path(__file__).resolve().parents[2].parent / "shared"
-    return path if path.is_dir() else None
-
-
 def load_imagenet_samples(shared: Path | None = None) -> tuple[list[np.ndarray], np.ndarray, list[str]] | None:
     """The labelled photos as (RGB uint8 images, class indices, file names); ``None`` if absent."""
-    from PIL import Image, ImageOps
+    from cvplay.datasets import shared_dir
+    from cvplay.images import read_image
 
-    shared = shared or find_shared_dir()
+    shared = shared or shared_dir()
     if shared is None:
         return None
     folder = shared / SAMPLES_RELATIVE
@@ -77,19 +71,17 @@ def load_imagenet_samples(shared: Path | None = None) -> tuple[list[np.ndarray],
     entries = json.loads(labels_file.read_text(encoding="utf-8"))
     images, indices, names = [], [], []
     for entry in entries:
-        with Image.open(folder / entry["file"]) as image:
-            images.append(np.asarray(ImageOps.exif_transpose(image).convert("RGB")))
+        images.append(read_image(folder / entry["file"]))
         indices.append(int(entry["index"]))
         names.append(entry["file"])
     return images, np.asarray(indices), names
 
 
-def topk_accuracy(scores: np.ndarray, targets: np.ndarray) -> dict[str, float]:
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :5]
-    return {
-        "top1": float(np.mean(order[:, 0] == targets)),
-        "top5": float(np.mean(np.any(order == targets[:, None], axis=1))),
-    }
+def top1_top5(scores: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """``{"top1": ..., "top5": ...}`` as the model card records them."""
+    from cvplay.evaluate import topk_accuracy
+
+    return {"top1": topk_accuracy(scores, targets, 1), "top5": topk_accuracy(scores, targets, 5)}
 
 
 # --- generic export ------------------------------------------------------------------------
@@ -209,7 +201,7 @@ def export_imagenet_lite0(
     """
     from cvplay.preprocess import prepare_batch
     from cvplay.registry import parse_input_spec, read_card, write_card
-    from cvplay.runtime import Classifier
+    from cvplay.runtime import Classifier, softmax
     from cvplay.training.efficientnet_lite import build_efficientnet_lite0
 
     if precision not in PRECISIONS:
@@ -230,7 +222,7 @@ def export_imagenet_lite0(
         images, targets, _ = samples
         classifier = Classifier(read_card(card_path))
         probabilities = classifier.predict_proba(images)
-        scores = topk_accuracy(probabilities, targets)
+        scores = top1_top5(probabilities, targets)
         command = (
             f"python -m cvplay export imagenet-lite0 --precision {precision}  "
             "(or: pytest -m shared tests/test_imagenet_accuracy.py)"
@@ -244,7 +236,7 @@ def export_imagenet_lite0(
         keras_logits = np.concatenate(
             [np.asarray(model(batch[i : i + 25], training=False)) for i in range(0, len(batch), 25)]
         )
-        keras_probabilities = _softmax(keras_logits)
+        keras_probabilities = softmax(keras_logits)
         with tempfile.TemporaryDirectory() as scratch:
             logits_path = export_tflite(model, Path(scratch) / "logits.tflite", precision=precision)
             tflite_logits = run_tflite(logits_path, batch)
@@ -253,14 +245,9 @@ def export_imagenet_lite0(
             "max_abs_logit_diff": float(f"{np.abs(tflite_logits - keras_logits).max():.3g}"),
             "max_abs_probability_diff": float(f"{np.abs(probabilities - keras_probabilities).max():.3g}"),
             "top1_agreement": float(np.mean(probabilities.argmax(1) == keras_logits.argmax(1))),
-            "keras_top1": round(topk_accuracy(keras_logits, targets)["top1"], 4),
+            "keras_top1": round(top1_top5(keras_logits, targets)["top1"], 4),
         }
         write_card(imagenet_lite0_card(precision, metrics, check), card_path)
     read_card(card_path)  # validate what was written
     return card_path
 
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
