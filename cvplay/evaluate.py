@@ -24,7 +24,7 @@ import numpy as np
 
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_SEED = 0
-SPLITS = ("val", "all")
+SPLITS = ("val", "test", "all")
 
 
 class EvaluateError(ValueError):
@@ -154,16 +154,25 @@ def match_labels(data_classes: Sequence[str], model_labels: Sequence[str]) -> di
     return mapping
 
 
-def split_indices(labels: np.ndarray, split: str, val_fraction: float, seed: int) -> np.ndarray:
-    """Indices of ``split``: ``all``, or the trainer's stratified validation part."""
+def split_indices(labels: np.ndarray, split: str, val_fraction: float, seed: int,
+                  test_fraction: float = 0.0) -> np.ndarray:
+    """Indices of ``split``: ``all``, or the trainer's stratified validation or held-out test
+    part (the same ``val_fraction``, ``test_fraction`` and ``seed`` as the training run)."""
     from cvplay.datasets import stratified_split
 
     if split == "all":
         return np.arange(len(labels), dtype=np.int64)
-    if split != "val":
+    if split not in SPLITS:
         raise EvaluateError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if not 0 < val_fraction < 1:
         raise EvaluateError(f"the validation fraction must lie between 0 and 1, got {val_fraction}")
+    if not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise EvaluateError(f"the test fraction must be at least 0 and leave room for training, got {test_fraction}")
+    if split == "test" and not test_fraction:
+        raise EvaluateError("--split test needs the --test-fraction the model was trained with")
+    if test_fraction:
+        parts = stratified_split(labels, (1 - val_fraction - test_fraction, val_fraction, test_fraction), seed=seed)
+        return np.sort(parts[2] if split == "test" else parts[1])
     return np.sort(stratified_split(labels, (1 - val_fraction, val_fraction), seed=seed)[1])
 
 
@@ -203,11 +212,11 @@ def predict_dataset(classifier, dataset, indices: Sequence[int], batch_size: int
 
 
 def evaluate_classifier(classifier, dataset, *, split: str = "val", val_fraction: float = DEFAULT_VAL_FRACTION,
-                        seed: int = DEFAULT_SEED, data_name: str = "") -> EvaluationResult:
+                        seed: int = DEFAULT_SEED, data_name: str = "", test_fraction: float = 0.0) -> EvaluationResult:
     """Evaluate a :class:`~cvplay.runtime.Classifier` on an :class:`~cvplay.datasets.ImageDataset`."""
     started = time.perf_counter()
     mapping = match_labels(dataset.class_names, classifier.labels)
-    indices = split_indices(dataset.labels, split, val_fraction, seed)
+    indices = split_indices(dataset.labels, split, val_fraction, seed, test_fraction)
     known = np.array([int(dataset.labels[i]) in mapping for i in indices], dtype=bool)
     chosen = indices[known]
     probabilities = predict_dataset(classifier, dataset, chosen)
@@ -226,7 +235,7 @@ def evaluate_classifier(classifier, dataset, *, split: str = "val", val_fraction
 
 
 def evaluate(model: str, data: str, *, split: str = "val", val_fraction: float = DEFAULT_VAL_FRACTION,
-             seed: int = DEFAULT_SEED, max_per_class: int | None = None) -> EvaluationResult:
+             seed: int = DEFAULT_SEED, max_per_class: int | None = None, test_fraction: float = 0.0) -> EvaluationResult:
     """Load the model (name or path) and the dataset (any :func:`cvplay.datasets.load_dataset`
     source) and evaluate; see :func:`evaluate_classifier`."""
     from cvplay.datasets import load_dataset
@@ -234,7 +243,8 @@ def evaluate(model: str, data: str, *, split: str = "val", val_fraction: float =
 
     classifier = create_classifier(model)
     dataset = load_dataset(data, max_images_per_class=max_per_class, min_images_per_class=1)
-    return evaluate_classifier(classifier, dataset, split=split, val_fraction=val_fraction, seed=seed, data_name=str(data))
+    return evaluate_classifier(classifier, dataset, split=split, val_fraction=val_fraction, seed=seed,
+                               data_name=str(data), test_fraction=test_fraction)
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -273,7 +283,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     try:
         result = evaluate(args.model, args.data, split=args.split, val_fraction=args.val_fraction,
-                          seed=args.seed, max_per_class=args.max_per_class)
+                          seed=args.seed, max_per_class=args.max_per_class, test_fraction=args.test_fraction)
     except EvaluateError as error:
         raise CommandError(str(error)) from None
     if args.format == "json":
@@ -289,9 +299,12 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="model name or path to its .tflite / card")
     parser.add_argument("--data", required=True, help="folder of class folders, .zip, CIFAR-100 source or .npz")
     parser.add_argument("--split", choices=SPLITS, default="val",
-                        help="val (default): the trainer's stratified validation split; all: every image")
+                        help="val (default): the trainer's stratified validation split; test: its held-out "
+                        "test split (give --test-fraction as when training); all: every image")
     parser.add_argument("--val-fraction", type=float, default=DEFAULT_VAL_FRACTION,
                         help=f"validation share, as when training (default {DEFAULT_VAL_FRACTION})")
+    parser.add_argument("--test-fraction", type=float, default=0.0,
+                        help="held-out test share, as when training (default 0: no test split)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="split seed, as when training (default 0)")
     parser.add_argument("--max-per-class", type=int, default=None, help="use at most this many images per class")
     parser.add_argument("--format", choices=["table", "json"], default="table")

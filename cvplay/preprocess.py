@@ -32,10 +32,29 @@ def center_crop_box(image_height: int, image_width: int, height: int, width: int
 
 
 def resize_for_model(image: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """An ``(H, W, 3)`` uint8 RGB image resized to the card's size by its resize policy."""
+    """An ``(H, W, 3)`` uint8 RGB image resized to the card's size by its resize policy.
+
+    With a ``thumbnail_size`` the policy first shrinks the image to that size (a photo becomes
+    the kind of thumbnail the model was trained on), which is then resized to the model's size.
+    """
+    small = thumbnail(image, spec)
+    if small is not None:
+        return _resize(small, *spec.size)
+    return _fit(image, spec, *spec.size)
+
+
+def thumbnail(image: np.ndarray, spec: InputSpec) -> np.ndarray | None:
+    """The image at the card's ``thumbnail_size`` (what a model trained on thumbnails sees before
+    it is enlarged to its input size), or None when the card has no thumbnail size."""
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an RGB image of shape (H, W, 3), got {image.shape}")
-    height, width = spec.size
+    if spec.thumbnail_size is None:
+        return None
+    return _fit(image, spec, *spec.thumbnail_size)
+
+
+def _fit(image: np.ndarray, spec: InputSpec, height: int, width: int) -> np.ndarray:
+    """``image`` brought to ``height`` x ``width`` by the card's resize policy."""
     if spec.resize == "stretch":
         return _resize(image, height, width)
     if spec.resize == "pad":

@@ -14,6 +14,8 @@ model is and how to feed it::
         "size": [224, 224],                  # height, width
         "resize": "center_crop",             # "center_crop" | "stretch" | "pad"
         "crop_fraction": 0.875,              # center_crop only: crop this share of the shorter side
+        "thumbnail_size": [32, 32],          # optional: shrink to this first, then resize to size
+                                             # (a model trained on small thumbnails, e.g. CIFAR)
         "mean": [127.0, 127.0, 127.0],       # x = (pixel - mean) / std, pixels in 0..255 RGB
         "std": [128.0, 128.0, 128.0]
       },
@@ -69,15 +71,20 @@ class InputSpec:
     crop_fraction: float = 1.0
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    #: (height, width) the image is first shrunk to, as the training images were, or None.
+    thumbnail_size: tuple[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "size": list(self.size),
             "resize": self.resize,
             "crop_fraction": self.crop_fraction,
             "mean": list(self.mean),
             "std": list(self.std),
         }
+        if self.thumbnail_size is not None:
+            data["thumbnail_size"] = list(self.thumbnail_size)
+        return data
 
 
 @dataclass(frozen=True)
@@ -203,12 +210,23 @@ def parse_input_spec(data: Any, where: Path | str = "card") -> InputSpec:
     mean = _float_triple(data.get("mean", 0.0), where, "mean")
     std = _float_triple(data.get("std", 1.0), where, "std")
     _require(all(s > 0 for s in std), where, "input.std must be positive")
+    thumbnail = data.get("thumbnail_size")
+    if isinstance(thumbnail, int) and not isinstance(thumbnail, bool):
+        thumbnail = [thumbnail, thumbnail]
+    _require(
+        thumbnail is None
+        or (isinstance(thumbnail, (list, tuple)) and len(thumbnail) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096 for v in thumbnail)),
+        where,
+        "input.thumbnail_size must be [height, width] with whole numbers from 1 to 4096",
+    )
     return InputSpec(
         size=(int(size[0]), int(size[1])),
         resize=resize,
         crop_fraction=float(crop_fraction),
         mean=mean,
         std=std,
+        thumbnail_size=None if thumbnail is None else (int(thumbnail[0]), int(thumbnail[1])),
     )
 
 

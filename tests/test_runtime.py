@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from cvplay.preprocess import center_crop_box, prepare, resize_for_model
+from cvplay.preprocess import center_crop_box, prepare, resize_for_model, thumbnail
 from cvplay.registry import InputSpec, get_card, read_card
 from cvplay.runtime import Classifier, ModelLoadError, create_classifier, load_interpreter, softmax, top_k
 from model_factory import solid
@@ -140,3 +140,24 @@ def test_detect_cards_are_not_classifiers(tmp_path, colour_models):
     (tmp_path / "d.json").write_text(json.dumps(card))
     with pytest.raises(ModelLoadError, match="not a classifier"):
         Classifier(get_card(str(tmp_path / "d.json")))
+
+
+def test_thumbnail_size_shrinks_photos_like_the_training_images():
+    import cv2
+
+    from cvplay.registry import parse_input_spec
+
+    spec = parse_input_spec({"size": [64, 64], "resize": "center_crop", "crop_fraction": 1.0, "thumbnail_size": 16})
+    assert spec.thumbnail_size == (16, 16) and spec.to_dict()["thumbnail_size"] == [16, 16]
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)
+    small = thumbnail(photo, spec)
+    centre = photo[15:105]  # the centred 90x90 square
+    np.testing.assert_array_equal(small, cv2.resize(centre, (16, 16), interpolation=cv2.INTER_AREA))
+    np.testing.assert_array_equal(resize_for_model(photo, spec), cv2.resize(small, (64, 64), interpolation=cv2.INTER_CUBIC))
+    # An image already at the thumbnail size (a CIFAR training image) is only enlarged, so
+    # training and serving see the same pixels.
+    tiny = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    plain = InputSpec(size=(64, 64), resize="center_crop", crop_fraction=1.0)
+    np.testing.assert_array_equal(resize_for_model(tiny, spec), resize_for_model(tiny, plain))
+    assert thumbnail(photo, plain) is None

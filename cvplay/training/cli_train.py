@@ -43,15 +43,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         fine_tune_epochs=args.fine_tune_epochs,
         fine_tune_blocks=args.fine_tune_blocks,
+        fine_tune_learning_rate=args.fine_tune_learning_rate,
         augment=args.augment,
         cache_features=True if args.cache_features else None,
+        cache_blocks=args.cache_blocks,
         seed=args.seed,
         val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        crop_fraction=args.crop_fraction,
         max_per_class=args.max_per_class,
         name=args.name,
         weights=args.weights,
         precision=args.precision,
         patience=args.patience,
+        lr_schedule=args.lr_schedule,
         command=shlex.join(["python", "-m", "cvplay", *sys.argv[1:]]) if sys.argv[1:2] == ["train"] else None,
     )
     try:
@@ -60,8 +65,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     print(f"wrote {result.model_path}")
     print(f"      {result.card_path}")
-    print(f"validation top-1 {result.metrics['top1']:.4f}  top-5 {result.metrics['top5']:.4f}  "
-          f"({result.n_val} images)  {result.seconds:.1f} s")
+    what, n = ("held-out test", result.n_test) if result.metrics_split == "test" else ("validation", result.n_val)
+    print(f"{what} top-1 {result.metrics['top1']:.4f}  top-5 {result.metrics['top5']:.4f}  "
+          f"({n} images)  {result.seconds:.1f} s")
     return 0
 
 
@@ -78,17 +84,28 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=1e-3, help="stage 1 learning rate; stage 2 uses a tenth")
     p.add_argument("--fine-tune-epochs", type=int, default=3, help="stage 2 epochs (0: no fine-tuning)")
     p.add_argument("--fine-tune-blocks", type=int, default=2, help="top backbone blocks to unfreeze in stage 2")
+    p.add_argument("--fine-tune-learning-rate", type=float, default=None,
+                   help="stage 2 learning rate (default: a tenth of --learning-rate)")
     p.add_argument("--augment", default=augment.DEFAULT_PRESET,
                    help=f"preset ({', '.join(augment.PRESETS)}), a policy JSON file from the Augmentation page, "
                    f"or none (default: {augment.DEFAULT_PRESET})")
     p.add_argument("--cache-features", action="store_true",
                    help="train the head on cached backbone features even with augmentation (stage 2 still augments)")
+    p.add_argument("--cache-blocks", action="store_true",
+                   help="compute the frozen lower blocks' outputs once and train the top --fine-tune-blocks blocks "
+                   "and the head on them: partial fine-tuning a CPU can afford (only flips are augmented)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--val-fraction", type=float, default=0.2, help="validation share (early stopping, best epoch)")
+    p.add_argument("--test-fraction", type=float, default=0.0,
+                   help="held-out test share, never used for training or model selection (default 0: none)")
+    p.add_argument("--crop-fraction", type=float, default=None,
+                   help="centre-crop share of the shorter side (default: the backbone's; 1.0 keeps the whole square)")
     p.add_argument("--max-per-class", type=int, default=None)
     p.add_argument("--name", default=None, help="model name (default: DATA-BACKBONE)")
     p.add_argument("--weights", default=None, help="local weights file (efficientnet-b0's .h5 when offline)")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help=".tflite weights precision")
     p.add_argument("--patience", type=int, default=3, help="early stopping patience (epochs)")
+    p.add_argument("--lr-schedule", choices=["plateau", "cosine"], default="plateau",
+                   help="plateau (default): cut the rate when val_loss stalls; cosine: decay it to 0 over each stage")
     p.set_defaults(handler=cmd_train)
     return p

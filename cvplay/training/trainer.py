@@ -45,6 +45,7 @@ Progress = Callable[[dict[str, Any]], None]
 DEFAULT_BACKBONE = "efficientnet-lite0"
 DEFAULT_AUGMENT = augment_module.DEFAULT_PRESET
 MAX_MISCLASSIFIED = 24
+LR_SCHEDULES = ("plateau", "cosine")
 FEATURE_BATCH = 64
 #: One training run at a time per process (two would share 2 cores and Keras' global state).
 _RUN_LOCK = threading.Lock()
@@ -68,13 +69,21 @@ class TrainConfig:
     fine_tune_learning_rate: float | None = None  # default: learning_rate / 10
     augment: Any = DEFAULT_AUGMENT  # preset name, policy JSON path, dict, Policy, or "none"/None
     cache_features: bool | None = None  # None: when augmentation is off
+    #: Fine-tune on cached outputs of the frozen lower blocks (see block_cache); stage 1 too.
+    cache_blocks: bool = False
     seed: int = 0
     val_fraction: float = 0.2
+    #: A held-out test split, never used for training or model selection (0: none).
+    test_fraction: float = 0.0
+    #: Centre-crop share of the shorter side (default: the backbone's; 1.0 keeps whole squares).
+    crop_fraction: float | None = None
     max_per_class: int | None = None
     name: str | None = None
     weights: str | None = None  # local weights file (efficientnet-b0 offline)
     precision: str = "fp32"
     patience: int = 3
+    #: "plateau": constant rate, cut by 0.3 when val_loss stalls; "cosine": cosine decay to 0 over each stage.
+    lr_schedule: str = "plateau"
     dropout: float = 0.2
     command: str | None = None  # the exact command line, for the card; rebuilt when absent
 
@@ -87,13 +96,23 @@ class TrainConfig:
             parts += ["--image-size", str(self.image_size)]
         parts += ["--batch-size", str(self.batch_size), "--learning-rate", f"{self.learning_rate:g}",
                   "--fine-tune-epochs", str(self.fine_tune_epochs), "--fine-tune-blocks", str(self.fine_tune_blocks)]
+        if self.fine_tune_learning_rate:
+            parts += ["--fine-tune-learning-rate", f"{self.fine_tune_learning_rate:g}"]
+        if self.lr_schedule != "plateau":
+            parts += ["--lr-schedule", self.lr_schedule]
         if isinstance(self.augment, str) or self.augment is None:
             parts += ["--augment", str(self.augment or "none")]
         else:
             parts += ["--augment", "<policy JSON>"]
         if self.cache_features:
             parts += ["--cache-features"]
+        if self.cache_blocks:
+            parts += ["--cache-blocks"]
         parts += ["--seed", str(self.seed), "--val-fraction", f"{self.val_fraction:g}"]
+        if self.test_fraction:
+            parts += ["--test-fraction", f"{self.test_fraction:g}"]
+        if self.crop_fraction is not None:
+            parts += ["--crop-fraction", f"{self.crop_fraction:g}"]
         if self.max_per_class:
             parts += ["--max-per-class", str(self.max_per_class)]
         if self.name:
@@ -111,7 +130,7 @@ class TrainResult:
     card_path: Path
     keras_path: Path
     labels: list[str]
-    metrics: dict[str, float]  # top1, top5 of the .tflite on the validation split
+    metrics: dict[str, float]  # top1, top5 of the .tflite on ``metrics_split``
     history: list[dict[str, Any]]
     confusion: np.ndarray
     per_class: list[dict[str, Any]]
@@ -124,6 +143,11 @@ class TrainResult:
     files: dict[str, Path] = field(default_factory=dict)
     n_train: int = 0
     n_val: int = 0
+    n_test: int = 0
+    #: Which split ``metrics``, the confusion matrix and the misclassified images come from:
+    #: "test" (held out, never used for training or model selection) when there is one, else "val".
+    metrics_split: str = "val"
+    val_metrics: dict[str, float] = field(default_factory=dict)
 
 
 # --- configuration helpers -------------------------------------------------------------------
@@ -177,10 +201,17 @@ def _check(config: TrainConfig) -> None:
         raise TrainError(f"--learning-rate must be positive, got {config.learning_rate}")
     if not 0 < config.val_fraction < 1:
         raise TrainError(f"--val-fraction must lie between 0 and 1, got {config.val_fraction}")
+    if not 0 <= config.test_fraction < 1 or config.val_fraction + config.test_fraction >= 1:
+        raise TrainError(f"--test-fraction must be at least 0 and leave images for training "
+                         f"(--val-fraction {config.val_fraction:g} + --test-fraction {config.test_fraction:g} >= 1)")
+    if config.crop_fraction is not None and not 0 < config.crop_fraction <= 1:
+        raise TrainError(f"--crop-fraction must lie in (0, 1], got {config.crop_fraction}")
     if config.image_size is not None and not 16 <= config.image_size <= 1024:
         raise TrainError(f"--image-size must lie between 16 and 1024, got {config.image_size}")
     if config.max_per_class is not None and config.max_per_class < 2:
         raise TrainError("--max-per-class must be at least 2 (one training and one validation image)")
+    if config.lr_schedule not in LR_SCHEDULES:
+        raise TrainError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {config.lr_schedule!r}")
     if config.precision not in ("fp32", "fp16"):
         raise TrainError(f"--precision must be fp32 or fp16, got {config.precision!r}")
 
@@ -202,13 +233,21 @@ def hardware_description() -> str:
 # --- keras pieces ----------------------------------------------------------------------------
 
 
-def _callbacks(keras, *, csv_path: Path, append: bool, patience: int, stage: str, reporter, stop_event):
-    return [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=max(1, patience - 1), min_lr=1e-6),
-        keras.callbacks.CSVLogger(str(csv_path), append=append),
-        reporter.callback(keras, stage, stop_event),
-    ]
+def _optimizer(keras, learning_rate: float, schedule: str, epochs: int, steps_per_epoch: int):
+    """Adam at ``learning_rate``, constant (``plateau``: the callback lowers it) or cosine-decayed
+    to zero over ``epochs`` epochs."""
+    if schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, epochs * steps_per_epoch))
+    return keras.optimizers.Adam(learning_rate)
+
+
+def _callbacks(keras, *, csv_path: Path, append: bool, patience: int, stage: str, reporter, stop_event,
+               schedule: str = "plateau"):
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
+    if schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3,
+                                                           patience=max(1, patience - 1), min_lr=1e-6))
+    return callbacks + [keras.callbacks.CSVLogger(str(csv_path), append=append), reporter.callback(keras, stage, stop_event)]
 
 
 class _Reporter:
@@ -320,6 +359,12 @@ def train(config: TrainConfig, progress: Progress | None = None,
     stage2_epochs = config.fine_tune_epochs if pretrained else 0
     if not pretrained and config.epochs == 0:
         raise TrainError(f"{spec.name} is trained from scratch: --epochs must be at least 1")
+    if config.cache_blocks and not pretrained:
+        raise TrainError(f"--cache-blocks needs a pretrained backbone; {spec.name} is trained whole from scratch")
+    if config.cache_blocks and config.fine_tune_blocks < 0:
+        raise TrainError("--cache-blocks needs frozen lower blocks to cache: --fine-tune-blocks must not be negative")
+    if config.cache_blocks:
+        cache = True
     reporter = _Reporter(progress, stage1_epochs + stage2_epochs)
     if _RUN_LOCK.locked():
         reporter.message("queue", "another training run is in progress in this process; waiting for it")
@@ -337,6 +382,8 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
     started = time.perf_counter()
     size = (config.image_size, config.image_size) if config.image_size else tuple(spec.default_size)
     input_dict = spec.input_spec(size)
+    if config.crop_fraction is not None:
+        input_dict["crop_fraction"] = float(config.crop_fraction)
     input_spec = parse_input_spec(input_dict)
     name = slug(config.name) if config.name else default_name(config.data, spec.name)
     out_dir = Path(config.out).expanduser() if config.out else user_models_dir() / name
@@ -346,22 +393,38 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
     reporter.message("load", f"loading {config.data}")
     dataset = load_dataset(config.data, max_images_per_class=config.max_per_class, min_images_per_class=2)
     warnings = validate_for_training(dataset, min_images_per_class=2)
+    if dataset.in_memory and dataset.images.shape[1] < size[0] and dataset.images.shape[2] < size[1]:
+        # Small in-memory images (CIFAR's 32x32): serving shrinks photos to the same thumbnail
+        # size first, so the model sees at serving time the kind of image it learned from.
+        input_dict["thumbnail_size"] = [int(dataset.images.shape[1]), int(dataset.images.shape[2])]
+        input_spec = parse_input_spec(input_dict)
     for text in warnings:
         reporter.message("load", f"warning: {text}", warning=text)
-    train_idx, val_idx = stratified_split(dataset.labels, (1 - config.val_fraction, config.val_fraction), seed=config.seed)
+    if config.test_fraction:
+        fractions = (1 - config.val_fraction - config.test_fraction, config.val_fraction, config.test_fraction)
+        train_idx, val_idx, test_idx = stratified_split(dataset.labels, fractions, seed=config.seed)
+        if len(test_idx) == 0:
+            raise DatasetError("The dataset is too small to hold out a test split: add images or drop --test-fraction.")
+    else:
+        train_idx, val_idx = stratified_split(dataset.labels, (1 - config.val_fraction, config.val_fraction), seed=config.seed)
+        test_idx = np.zeros(0, dtype=np.int64)
     if len(val_idx) == 0 or len(train_idx) == 0:
         raise DatasetError("The dataset is too small to hold out a validation split: add images.")
     labels = list(dataset.class_names)
     num_classes = len(labels)
     counts = dataset.class_counts()
     reporter.message("load", f"{len(dataset)} images, {num_classes} classes ({', '.join(labels[:8])}"
-                     f"{', ...' if num_classes > 8 else ''}); {len(train_idx)} for training, {len(val_idx)} for validation")
+                     f"{', ...' if num_classes > 8 else ''}); {len(train_idx)} for training, {len(val_idx)} for validation"
+                     + (f", {len(test_idx)} held out for the final test" if len(test_idx) else ""))
     weights_by_class = class_weights(dataset.labels[train_idx], num_classes)
-    x_all = _decode(dataset, input_spec, reporter, stop_event)
     y_all = dataset.labels.astype(np.int32)
-    x_train, y_train = x_all[train_idx], y_all[train_idx]
-    x_val, y_val = x_all[val_idx], y_all[val_idx]
-    del x_all
+    y_train, y_val = y_all[train_idx], y_all[val_idx]
+    if config.cache_blocks:
+        x_train = x_val = None  # images are decoded batch by batch while the cache is computed
+    else:
+        x_all = _decode(dataset, input_spec, reporter, stop_event)
+        x_train, x_val = x_all[train_idx], x_all[val_idx]
+        del x_all
 
     # --- TensorFlow
     reporter.message("build", "importing TensorFlow and building the model")
@@ -404,10 +467,18 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
                                policy=policy if use_policy else None, seed=config.seed, mean=mean, std=std)
 
     done_epochs = 0
+    image_steps = -(-len(train_idx) // config.batch_size)
     stopped = lambda: stop_event is not None and stop_event.is_set()  # noqa: E731
 
+    block_cache_info: dict[str, Any] | None = None
+    if config.cache_blocks:
+        block_cache_info = _train_on_block_cache(
+            config, keras, tf, strategy, backbone, pool, dropout, dense, dataset, input_spec, policy,
+            train_idx, val_idx, y_train, y_val, weights_by_class, stage1_epochs, stage2_epochs,
+            csv_path, reporter, stop_event, throughput)
+
     # --- stage 1
-    if stage1_epochs > 0:
+    if stage1_epochs > 0 and not config.cache_blocks:
         stage = "head" if pretrained else "train"
         if cache:
             with strategy.scope():
@@ -432,22 +503,24 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
                 with strategy.scope():
                     feature_input = keras.Input(shape=(int(pooled.shape[-1]),), name="features")
                     head = keras.Model(feature_input, dense(dropout(feature_input)), name="head")
-                    head.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=["accuracy"])
+                    head.compile(optimizer=_optimizer(keras, config.learning_rate, config.lr_schedule, stage1_epochs, image_steps), loss=loss, metrics=["accuracy"])
                 reporter.message(stage, f"stage 1: training the head on cached features ({stage1_epochs} epochs)")
                 head.fit(feats[0], y_train, validation_data=(feats[1], y_val), epochs=stage1_epochs,
                          batch_size=config.batch_size, class_weight=weights_by_class, verbose=0,
                          callbacks=_callbacks(keras, csv_path=csv_path, append=False, patience=config.patience,
-                                              stage=stage, reporter=reporter, stop_event=stop_event))
+                                              stage=stage, reporter=reporter, stop_event=stop_event,
+                                              schedule=config.lr_schedule))
         else:
             with strategy.scope():
-                model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=["accuracy"])
+                model.compile(optimizer=_optimizer(keras, config.learning_rate, config.lr_schedule, stage1_epochs, image_steps), loss=loss, metrics=["accuracy"])
             what = "the head on a frozen backbone" if pretrained else f"{spec.name} from scratch"
             reporter.message(stage, f"stage 1: training {what} ({stage1_epochs} epochs, augmentation "
                              f"{'on' if policy.enabled() else 'off'})")
             model.fit(pipeline(x_train, y_train, True, True), validation_data=pipeline(x_val, y_val, False, False), shuffle=False,
                       epochs=stage1_epochs, class_weight=weights_by_class, verbose=0,
                       callbacks=_callbacks(keras, csv_path=csv_path, append=False, patience=config.patience,
-                                           stage=stage, reporter=reporter, stop_event=stop_event))
+                                           stage=stage, reporter=reporter, stop_event=stop_event,
+                                              schedule=config.lr_schedule))
             rate = _steps_rate(reporter, stage, len(x_train))
             if rate:
                 throughput["training_steps"] = rate
@@ -455,17 +528,18 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
         done_epochs = len(reporter.history)
 
     # --- stage 2
-    if stage2_epochs > 0 and not stopped():
+    if stage2_epochs > 0 and not stopped() and not config.cache_blocks:
         with strategy.scope():
             chosen = unfreeze_top_blocks(backbone, config.fine_tune_blocks)
             ft_lr = config.fine_tune_learning_rate or config.learning_rate / 10
-            model.compile(optimizer=keras.optimizers.Adam(ft_lr), loss=loss, metrics=["accuracy"])
+            model.compile(optimizer=_optimizer(keras, ft_lr, config.lr_schedule, stage2_epochs, image_steps), loss=loss, metrics=["accuracy"])
         reporter.message("fine_tune", f"stage 2: fine-tuning blocks {', '.join(chosen) or '(top only)'} and the head "
                          f"at learning rate {ft_lr:g} ({stage2_epochs} epochs, batch norm frozen)")
         model.fit(pipeline(x_train, y_train, True, True), validation_data=pipeline(x_val, y_val, False, False), shuffle=False,
                   initial_epoch=done_epochs, epochs=done_epochs + stage2_epochs, class_weight=weights_by_class, verbose=0,
                   callbacks=_callbacks(keras, csv_path=csv_path, append=True, patience=config.patience,
-                                       stage="fine_tune", reporter=reporter, stop_event=stop_event))
+                                       stage="fine_tune", reporter=reporter, stop_event=stop_event,
+                                              schedule=config.lr_schedule))
         rate = _steps_rate(reporter, "fine_tune", len(x_train))
         if rate:
             throughput["fine_tune_steps"] = rate
@@ -494,11 +568,16 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
                    "fine_tune": sum(1 for r in reporter.history if r["stage"] == "fine_tune")},
         "fine_tune_blocks": config.fine_tune_blocks if stage2_epochs else 0,
         "feature_cache": cache,
-        "images": {"train": int(len(train_idx)), "validation": int(len(val_idx)),
+        "block_cache": {k: v for k, v in block_cache_info.items() if k != "policy"} if block_cache_info else None,
+        "lr_schedule": config.lr_schedule,
+        "images": {"train": int(len(train_idx)), "validation": int(len(val_idx)), "test": int(len(test_idx)),
                    "per_class": {label: int(c) for label, c in zip(labels, counts)}},
         "precision": config.precision,
         "throughput_images_per_s": {k: round(v, 1) for k, v in throughput.items()},
         "seed": config.seed,
+        # Enough to rebuild every split: cvplay.evaluate.split_indices(labels, split, **split).
+        "split": {"val_fraction": config.val_fraction, "test_fraction": config.test_fraction, "seed": config.seed,
+                  "images": int(len(dataset))},
         "command": command,
     }
     card: dict[str, Any] = {
@@ -512,22 +591,55 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
         "labels": labels,
         "metrics": [],
         "provenance": provenance,
-        "augmentation": policy.to_dict(),
+        "augmentation": (block_cache_info["policy"] if block_cache_info else policy.to_dict()),
     }
     write_card(card, card_path)
 
+    fine_to_coarse = _fine_to_coarse(dataset)
+    if fine_to_coarse is not None:
+        card["coarse_labels"] = list(dataset.coarse_names)
+        card["fine_to_coarse"] = fine_to_coarse
+    write_card(card, card_path)
+
     # --- measure the exported model through the serving runtime
-    reporter.message("evaluate", f"measuring {tflite_path.name} on the {len(val_idx)} validation images")
     classifier = Classifier(read_card(card_path))
-    val_sorted = np.asarray(val_idx)
-    probabilities = predict_dataset(classifier, dataset, val_sorted)
-    report = classification_report(probabilities, dataset.labels[val_sorted], labels)
-    data_text = (f"validation split of {config.data}: {len(val_idx)} images, stratified "
-                 f"{config.val_fraction:g} with seed {config.seed} (python -m cvplay evaluate --split val)")
-    card["metrics"] = [
-        {"name": "top1", "value": round(report.top1, 4), "data": data_text, "command": command},
-        {"name": "top5", "value": round(report.top5, 4), "data": data_text, "command": command},
-    ]
+    split_args = f"--val-fraction {config.val_fraction:g} --seed {config.seed}"
+    if len(test_idx):
+        split_args += f" --test-fraction {config.test_fraction:g}"
+    evaluate_command = f"python -m cvplay evaluate --model {tflite_path} --data {shlex.quote(str(config.data))} {split_args}"
+    measured = {}
+    for split_name, indices in (("val", val_idx), ("test", test_idx)):
+        if not len(indices):
+            continue
+        reporter.message("evaluate", f"measuring {tflite_path.name} on the {len(indices)} {split_name} images")
+        chosen_sorted = np.sort(np.asarray(indices))
+        probabilities = predict_dataset(classifier, dataset, chosen_sorted)
+        measured[split_name] = (chosen_sorted, probabilities,
+                                classification_report(probabilities, dataset.labels[chosen_sorted], labels))
+    val_report = measured["val"][2]
+    # The figures that speak for the model: the held-out test split when there is one (never used
+    # for training or model selection), else the validation split (which also picked the epoch).
+    final_split = "test" if "test" in measured else "val"
+    report_indices, report_probabilities, report = measured[final_split]
+    metrics = []
+    for split_name, (indices, probabilities, split_report) in measured.items():
+        if split_name == "test":
+            data_text = (f"held-out test split of {config.data}: {len(indices)} images, stratified "
+                         f"{config.test_fraction:g} with seed {config.seed}, never used for training or model selection")
+        else:
+            data_text = (f"validation split of {config.data}: {len(indices)} images, stratified "
+                         f"{config.val_fraction:g} with seed {config.seed} (also picked the best epoch)")
+        data_text += f"; {evaluate_command} --split {split_name}"
+        prefix = "" if split_name == final_split else f"{split_name}_"
+        metrics += [{"name": f"{prefix}top1", "value": round(split_report.top1, 4), "data": data_text, "command": command},
+                    {"name": f"{prefix}top5", "value": round(split_report.top5, 4), "data": data_text, "command": command}]
+        if fine_to_coarse is not None and dataset.coarse_labels is not None:
+            coarse_top1 = float(np.mean(np.argmax(classifier.coarse_probabilities(probabilities), axis=1)
+                                        == dataset.coarse_labels[indices]))
+            metrics.append({"name": f"{prefix}coarse_top1", "value": round(coarse_top1, 4),
+                            "data": data_text + " (super-class = sum of its fine classes' probabilities)",
+                            "command": command})
+    card["metrics"] = metrics
     write_card(card, card_path)
     read_card(card_path)
 
@@ -538,13 +650,13 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
     files["curves"] = reports.plot_curves(reporter.history, out_dir / "curves.png", title=name)
     files["confusion_csv"] = reports.write_confusion_csv(report.confusion, labels, out_dir / "confusion_matrix.csv")
     files["confusion_png"] = reports.plot_confusion(report.confusion, labels, out_dir / "confusion_matrix.png",
-                                                    title=f"{name}: validation top-1 {report.top1:.1%}")
+                                                    title=f"{name}: {final_split} top-1 {report.top1:.1%}")
     files["per_class"] = reports.write_per_class_csv(report.per_class, out_dir / "per_class.csv")
     misclassified = []
     from cvplay.augment import downscale_to
 
     for position in np.flatnonzero(report.predictions != report.targets)[:MAX_MISCLASSIFIED]:
-        index = int(val_sorted[position])
+        index = int(report_indices[position])
         misclassified.append({
             "index": index,
             "file": str(dataset.images[index]) if not dataset.in_memory else None,
@@ -554,7 +666,8 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
             "image": downscale_to(dataset.load(index), 160),
         })
     seconds = time.perf_counter() - started
-    reporter.message("done", f"validation top-1 {report.top1:.4f}, top-5 {report.top5:.4f} on {report.n} images; "
+    reporter.message("done", f"{'held-out test' if final_split == 'test' else 'validation'} top-1 {report.top1:.4f}, "
+                     f"top-5 {report.top5:.4f} on {report.n} images; "
                      f"{seconds:.1f} s in all; wrote {tflite_path}", fraction=1.0)
     return TrainResult(
         name=name, out_dir=out_dir, model_path=tflite_path, card_path=card_path, keras_path=keras_path,
@@ -562,7 +675,129 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
         confusion=report.confusion, per_class=report.per_class, misclassified=misclassified,
         feature_cache=cache, throughput=throughput, seconds=seconds, warnings=list(warnings),
         stopped=stopped(), files=files, n_train=int(len(train_idx)), n_val=int(len(val_idx)),
+        n_test=int(len(test_idx)), metrics_split=final_split,
+        val_metrics={"top1": val_report.top1, "top5": val_report.top5},
     )
+
+
+def _train_on_block_cache(config, keras, tf, strategy, backbone, pool, dropout, dense, dataset, input_spec, policy,
+                          train_idx, val_idx, y_train, y_val, weights_by_class, stage1_epochs, stage2_epochs,
+                          csv_path, reporter, stop_event, throughput) -> dict[str, Any]:
+    """Both stages on cached outputs of the frozen lower blocks (:mod:`block_cache`).
+
+    Stage 1 trains the head with every backbone layer frozen, stage 2 the top
+    ``fine_tune_blocks`` blocks and the head (batch norm frozen); each epoch costs only the
+    upper part's forward and backward passes. Returns what the card records about it.
+    """
+    from cvplay.preprocess import normalize, resize_for_model
+    from cvplay.training import block_cache
+    from cvplay.training.backbones import unfreeze_top_blocks
+
+    stopped = lambda: stop_event is not None and stop_event.is_set()  # noqa: E731
+    chosen = unfreeze_top_blocks(backbone, config.fine_tune_blocks)
+    try:
+        lower, upper, cut_name = block_cache.split_at_trainable_blocks(backbone, chosen)
+    except block_cache.BlockCacheError as error:
+        raise TrainError(str(error)) from None
+    flips = any(transform.name == "hflip" for transform, _, _ in policy.enabled())
+    views = 2 if flips else 1
+    ignored = [transform.name for transform, _, _ in policy.enabled() if transform.name != "hflip"]
+    if ignored:
+        reporter.message("features", f"note: with --cache-blocks only horizontal flips are applied (as a cached "
+                         f"mirror view); {', '.join(ignored)} from the augmentation policy are not",
+                         warning="cache-blocks ignores augmentations other than horizontal flips")
+    megabytes = block_cache.cache_nbytes(lower, len(train_idx), views) / 2**20
+    megabytes += block_cache.cache_nbytes(lower, len(val_idx), 1) / 2**20
+    reporter.message("features", f"caching the output of {cut_name} {tuple(lower.output.shape[1:])} for "
+                     f"{len(train_idx)} training images x {views} view(s) and {len(val_idx)} validation images "
+                     f"({megabytes:.0f} MB in float16); blocks {', '.join(chosen) or '(none)'} and the top are trained on it")
+
+    def load_batch(indices: np.ndarray) -> np.ndarray:
+        return normalize(np.stack([resize_for_model(dataset.load(int(i)), input_spec) for i in indices]), input_spec)
+
+    total_images = len(train_idx) * views + len(val_idx)
+    counted = {"done": 0, "last": 0.0}
+
+    def progress(done: int, total: int, base: int = 0) -> None:
+        now = time.perf_counter()
+        if now - counted["last"] >= 2.0 or done == total:
+            counted["last"] = now
+            reporter.emit({"stage": "features", "fraction": (base + done) / total_images,
+                           "message": f"cached {base + done}/{total_images} feature maps"})
+
+    started = time.perf_counter()
+    maps_train = block_cache.compute_feature_maps(lower, load_batch, train_idx, views=views, batch_size=FEATURE_BATCH,
+                                                  progress=progress, should_stop=stopped)
+    maps_val = block_cache.compute_feature_maps(
+        lower, load_batch, val_idx, views=1, batch_size=FEATURE_BATCH,
+        progress=lambda done, total: progress(done, total, base=len(train_idx) * views), should_stop=stopped)
+    seconds = time.perf_counter() - started
+    throughput["feature_extraction"] = total_images / seconds
+    reporter.message("features", f"feature maps: {throughput['feature_extraction']:.1f} images/s ({seconds:.1f} s)",
+                     images_per_second=throughput["feature_extraction"])
+    if stopped():
+        raise TrainError("training was stopped while the feature maps were computed")
+
+    with strategy.scope():
+        feature_input = keras.Input(shape=tuple(maps_train.shape[2:]), name="feature_map")
+        cached_model = keras.Model(feature_input, dense(dropout(pool(upper(feature_input, training=False)))),
+                                   name="cached_upper")
+    train_data = block_cache.feature_map_pipeline(tf, maps_train, y_train, batch_size=config.batch_size,
+                                                  shuffle=True, seed=config.seed)
+    val_data = block_cache.feature_map_pipeline(tf, maps_val, y_val, batch_size=config.batch_size,
+                                                shuffle=False, seed=config.seed)
+    loss = "sparse_categorical_crossentropy"
+    steps = -(-len(train_idx) // config.batch_size)
+    done_epochs = 0
+    if stage1_epochs > 0:
+        upper.trainable = False
+        with strategy.scope():
+            cached_model.compile(optimizer=_optimizer(keras, config.learning_rate, config.lr_schedule, stage1_epochs, steps),
+                                 loss=loss, metrics=["accuracy"])
+        reporter.message("head", f"stage 1: training the head on the cached maps ({stage1_epochs} epochs)")
+        cached_model.fit(train_data, validation_data=val_data, epochs=stage1_epochs, class_weight=weights_by_class,
+                         shuffle=False, verbose=0,
+                         callbacks=_callbacks(keras, csv_path=csv_path, append=False, patience=config.patience,
+                                              stage="head", reporter=reporter, stop_event=stop_event,
+                                              schedule=config.lr_schedule))
+        rate = _steps_rate(reporter, "head", len(train_idx))
+        if rate:
+            throughput["training_steps"] = rate
+        done_epochs = len(reporter.history)
+    if stage2_epochs > 0 and not stopped():
+        chosen = unfreeze_top_blocks(backbone, config.fine_tune_blocks)
+        ft_lr = config.fine_tune_learning_rate or config.learning_rate / 10
+        with strategy.scope():
+            cached_model.compile(optimizer=_optimizer(keras, ft_lr, config.lr_schedule, stage2_epochs, steps),
+                                 loss=loss, metrics=["accuracy"])
+        reporter.message("fine_tune", f"stage 2: fine-tuning blocks {', '.join(chosen) or '(top only)'} and the head "
+                         f"on the cached maps at learning rate {ft_lr:g} ({stage2_epochs} epochs, batch norm frozen)")
+        cached_model.fit(train_data, validation_data=val_data, initial_epoch=done_epochs,
+                         epochs=done_epochs + stage2_epochs, class_weight=weights_by_class, shuffle=False, verbose=0,
+                         callbacks=_callbacks(keras, csv_path=csv_path, append=stage1_epochs > 0,
+                                              patience=config.patience, stage="fine_tune",
+                                              reporter=reporter, stop_event=stop_event, schedule=config.lr_schedule))
+        rate = _steps_rate(reporter, "fine_tune", len(train_idx))
+        if rate:
+            throughput["fine_tune_steps"] = rate
+            reporter.message("fine_tune", f"fine-tuning steps: {rate:.1f} images/s", images_per_second=rate)
+    applied = augment_module.Policy.build({"hflip": True}) if flips else augment_module.preset("none")
+    return {"cut": cut_name, "trained_blocks": list(chosen), "views": views, "shape": list(maps_train.shape[2:]),
+            "megabytes": round(megabytes, 1), "seconds": round(seconds, 1), "policy": applied.to_dict()}
+
+
+def _fine_to_coarse(dataset) -> list[int] | None:
+    """Each class's super-class index when every image of a class has one and the same super-class
+    (CIFAR-100's fine -> coarse map), else None."""
+    if dataset.coarse_labels is None or not dataset.coarse_names:
+        return None
+    mapping = []
+    for cls in range(dataset.num_classes):
+        parents = np.unique(dataset.coarse_labels[dataset.labels == cls])
+        if len(parents) != 1:
+            return None
+        mapping.append(int(parents[0]))
+    return mapping
 
 
 def _steps_rate(reporter: _Reporter, stage: str, n_train: int) -> float | None:
