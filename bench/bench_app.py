@@ -1,8 +1,11 @@
 """App benchmark: cold start to first rendered page, and the server's resident memory after the
-serving pages have run (classify a photo, preview augmentations, open the webcam page).
-Prints figures; asserts nothing.
+serving pages have run (a photo on the CIFAR-100 page, a photo on the classify page, the
+augmentation previews, the webcam page). Prints figures; asserts nothing.
 
-    python bench/bench_app.py [--photo PATH] [--runs 3]
+    python bench/bench_app.py [--photo PATH] [--runs 3] [--with-test-set]
+
+By default the server runs as on Heroku, with no CIFAR-100 test set (so no gallery);
+``--with-test-set`` lets the CIFAR-100 page find ``../shared`` and draw its gallery too.
 
 Needs Debian's Chromium and the Python package playwright (the dev extra). Resident memory is
 VmRSS of the `streamlit run` process (it serves every session; no child processes).
@@ -39,18 +42,28 @@ def default_photo(path: Path) -> Path:
     return path
 
 
-def one_run(photo: Path) -> dict[str, float]:
+def upload_and_wait(page, photo: Path) -> None:
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(photo))
+    page.locator("h3").first.wait_for(timeout=60_000)
+
+
+def one_run(photo: Path, with_test_set: bool) -> dict[str, float]:
+    env = {} if with_test_set else {"CVPLAY_SHARED": "/nonexistent", "CVPLAY_CIFAR100": ""}
     started = time.perf_counter()
-    with streamlit_server("app.py") as server, chromium_page() as page:
+    with streamlit_server("app.py", env=env) as server, chromium_page() as page:
         serving = time.perf_counter() - started
         idle_rss = rss_mb(server.process.pid)
         page.goto(server.url + "/")
         wait_for_streamlit(page)
-        page.locator("h1", has_text="Classify your photos").wait_for(timeout=60_000)
+        page.locator("h1", has_text="CIFAR-100").wait_for(timeout=60_000)
         first_page = time.perf_counter() - started
-        page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(photo))
-        page.locator("h3").first.wait_for(timeout=60_000)
+        upload_and_wait(page, photo)
         classified = time.perf_counter() - started
+        cifar_rss = rss_mb(server.process.pid)
+        page.goto(server.url + "/classify")
+        wait_for_streamlit(page)
+        page.locator("h1", has_text="Classify your photos").wait_for(timeout=60_000)
+        upload_and_wait(page, photo)
         classify_rss = rss_mb(server.process.pid)
         for path in ("/augment", "/webcam"):
             page.goto(server.url + path)
@@ -62,7 +75,8 @@ def one_run(photo: Path) -> dict[str, float]:
         "first page rendered (s)": first_page,
         "first photo classified (s)": classified,
         "RSS idle server (MB)": idle_rss,
-        "RSS after classify page (MB)": classify_rss,
+        "RSS after CIFAR-100 page (MB)": cifar_rss,
+        "RSS after + classify page (MB)": classify_rss,
         "RSS after every serving page (MB)": all_rss,
     }
 
@@ -71,9 +85,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photo", type=Path)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--with-test-set", action="store_true", help="let the CIFAR-100 page find ../shared")
     args = parser.parse_args()
     photo = args.photo or default_photo(Path("/tmp/cvplay-bench-photo.png"))
-    runs = [one_run(photo) for _ in range(args.runs)]
+    runs = [one_run(photo, args.with_test_set) for _ in range(args.runs)]
     print(f"{'figure':<36} {'median':>8} {'min':>8} {'max':>8}   ({args.runs} cold starts)")
     for key in runs[0]:
         values = [run[key] for run in runs]

@@ -16,6 +16,7 @@ model is and how to feed it::
         "crop_fraction": 0.875,              # center_crop only: crop this share of the shorter side
         "thumbnail_size": [32, 32],          # optional: shrink to this first, then resize to size
                                              # (a model trained on small thumbnails, e.g. CIFAR)
+        "average_flip": false,               # optional: average each image's and its mirror's output
         "mean": [127.0, 127.0, 127.0],       # x = (pixel - mean) / std, pixels in 0..255 RGB
         "std": [128.0, 128.0, 128.0]
       },
@@ -73,6 +74,8 @@ class InputSpec:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     #: (height, width) the image is first shrunk to, as the training images were, or None.
     thumbnail_size: tuple[int, int] | None = None
+    #: Average the probabilities of each image and of its mirror image (test-time flip).
+    average_flip: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -84,6 +87,8 @@ class InputSpec:
         }
         if self.thumbnail_size is not None:
             data["thumbnail_size"] = list(self.thumbnail_size)
+        if self.average_flip:
+            data["average_flip"] = True
         return data
 
 
@@ -220,7 +225,10 @@ def parse_input_spec(data: Any, where: Path | str = "card") -> InputSpec:
         where,
         "input.thumbnail_size must be [height, width] with whole numbers from 1 to 4096",
     )
+    average_flip = data.get("average_flip", False)
+    _require(isinstance(average_flip, bool), where, "input.average_flip must be true or false")
     return InputSpec(
+        average_flip=average_flip,
         size=(int(size[0]), int(size[1])),
         resize=resize,
         crop_fraction=float(crop_fraction),

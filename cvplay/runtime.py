@@ -147,13 +147,18 @@ class Classifier:
         return values.reshape(count, -1)
 
     def predict_proba(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Class probabilities ``(N, num_classes)`` for RGB uint8 images of any size."""
+        """Class probabilities ``(N, num_classes)`` for RGB uint8 images of any size (averaged
+        with each image's mirror image when the card's ``input.average_flip`` says so)."""
         results = []
         for start in range(0, len(images), MAX_BATCH):
             batch = prepare_batch(images[start : start + MAX_BATCH], self.card.input)
             with self._lock:
                 outputs = self._invoke(batch)
-            results.append(softmax(outputs) if self.card.output == "logits" else outputs)
+                mirrored = self._invoke(np.ascontiguousarray(batch[:, :, ::-1])) if self.card.input.average_flip else None
+            probabilities = softmax(outputs) if self.card.output == "logits" else outputs
+            if mirrored is not None:
+                probabilities = (probabilities + (softmax(mirrored) if self.card.output == "logits" else mirrored)) / 2
+            results.append(probabilities)
         if not results:
             return np.zeros((0, self.card.num_classes), dtype=np.float32)
         return np.concatenate(results)

@@ -107,3 +107,37 @@ def test_pipeline_draws_random_views_when_shuffling_and_view_zero_otherwise():
     assert 5 < float(tf.reduce_sum(x)) < 35  # about half the images in their mirror view
     with pytest.raises(ValueError, match="labels"):
         block_cache.feature_map_pipeline(tf, maps, labels[:3], batch_size=4, shuffle=False, seed=0)
+
+
+def test_shift_maps_moves_each_map_by_whole_cells_repeating_the_edge():
+    maps = np.arange(2 * 4 * 5, dtype=np.float16).reshape(2, 4, 5, 1)
+    out = block_cache.shift_maps(maps, np.array([[0, 1], [-1, 0]]))
+    # first map: one cell right, the first column repeated
+    np.testing.assert_array_equal(out[0, :, 1:, 0], maps[0, :, :-1, 0])
+    np.testing.assert_array_equal(out[0, :, 0, 0], maps[0, :, 0, 0])
+    # second map: one cell up, the last row repeated
+    np.testing.assert_array_equal(out[1, :-1, :, 0], maps[1, 1:, :, 0])
+    np.testing.assert_array_equal(out[1, -1, :, 0], maps[1, -1, :, 0])
+    assert block_cache.shift_maps(maps, np.zeros((2, 2), np.int64)) is maps
+
+
+def test_pipeline_shifts_only_when_shuffling():
+    import tensorflow as tf
+
+    maps = np.random.default_rng(0).normal(size=(1, 16, 5, 5, 2)).astype(np.float16)
+    labels = np.arange(16)
+    plain = next(iter(block_cache.feature_map_pipeline(tf, maps, labels, batch_size=16, shuffle=False, seed=0,
+                                                       max_shift=1)))
+    np.testing.assert_array_equal(plain[0].numpy(), maps[0].astype(np.float32))
+    x, y = next(iter(block_cache.feature_map_pipeline(tf, maps, labels, batch_size=16, shuffle=True, seed=0,
+                                                      max_shift=1)))
+    moved = [not np.array_equal(x.numpy()[i], maps[0, int(label)].astype(np.float32)) for i, label in enumerate(y.numpy())]
+    assert 4 <= sum(moved) < 16  # 8 of the 9 (dy, dx) draws move a map
+    # the centre cells of a moved map are its neighbours' in the original
+    for i, label in enumerate(y.numpy()):
+        original = maps[0, int(label)].astype(np.float32)
+        shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                  if np.array_equal(x.numpy()[i, 1:4, 1:4], np.roll(original, (dy, dx), axis=(0, 1))[1:4, 1:4])]
+        assert shifts
+    with pytest.raises(ValueError, match="max_shift"):
+        block_cache.feature_map_pipeline(tf, maps, labels, batch_size=4, shuffle=True, seed=0, max_shift=3)

@@ -161,3 +161,34 @@ def test_thumbnail_size_shrinks_photos_like_the_training_images():
     plain = InputSpec(size=(64, 64), resize="center_crop", crop_fraction=1.0)
     np.testing.assert_array_equal(resize_for_model(tiny, spec), resize_for_model(tiny, plain))
     assert thumbnail(photo, plain) is None
+
+
+
+def test_average_flip_averages_an_image_and_its_mirror(tmp_path):
+    """A model that looks only at the left half of its input: red on the left says red, its
+    mirror image says blue, and the flip-averaged answer is the mean of the two."""
+    import json
+
+    tf = pytest.importorskip("tensorflow")
+    keras = tf.keras
+    inputs = keras.Input(shape=(8, 8, 3))
+    left_half = keras.layers.Cropping2D(((0, 0), (0, 4)))(inputs)
+    dense = keras.layers.Dense(3, use_bias=False)
+    model = keras.Model(inputs, keras.layers.Softmax()(dense(keras.layers.GlobalAveragePooling2D()(left_half))))
+    dense.set_weights([np.eye(3, dtype=np.float32) * 8.0])
+    (tmp_path / "left.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    card = {"name": "left", "task": "classify", "labels": ["red", "green", "blue"],
+            "input": {"size": [8, 8], "resize": "stretch", "mean": 0.0, "std": 255.0}}
+    (tmp_path / "left.json").write_text(json.dumps(card))
+    card["input"]["average_flip"] = True
+    (tmp_path / "both.json").write_text(json.dumps({**card, "name": "both", "file": "left.tflite"}))
+    plain, flipping = Classifier(read_card(tmp_path / "left.json")), Classifier(read_card(tmp_path / "both.json"))
+    assert flipping.card.input.average_flip and flipping.card.input.to_dict()["average_flip"] is True
+    image = np.zeros((8, 8, 3), np.uint8)
+    image[:, :4] = (250, 0, 0)
+    image[:, 4:] = (0, 0, 250)
+    one, mirrored = plain.predict_proba([image, image[:, ::-1]])
+    assert one.argmax() == 0 and mirrored.argmax() == 2
+    averaged = flipping.predict_proba([image, image])
+    np.testing.assert_allclose(averaged, np.stack([(one + mirrored) / 2] * 2), atol=1e-6)
+    assert averaged[0, 0] == pytest.approx(averaged[0, 2], abs=1e-6)

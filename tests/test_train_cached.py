@@ -109,12 +109,14 @@ def test_split_parts_are_disjoint_and_stratified():
      ({"fine_tune_blocks": -1}, "must not be negative"),
      ({"val_fraction": 0.5, "test_fraction": 0.5}, "--test-fraction"),
      ({"crop_fraction": 0.0}, "--crop-fraction"),
-     ({"lr_schedule": "linear"}, "--lr-schedule")],
+     ({"lr_schedule": "linear"}, "--lr-schedule"),
+     ({"feature_shift": -1}, "--feature-shift"),
+     ({"feature_shift": 1, "cache_blocks": False}, "needs --cache-blocks")],
 )
 def test_bad_cached_options_are_refused_before_any_work(tmp_path, overrides, expected):
     from cvplay.training.trainer import TrainConfig, TrainError, train
 
-    config = TrainConfig(data=str(tmp_path / "missing"), out=str(tmp_path / "o"), cache_blocks=True, **overrides)
+    config = TrainConfig(**{"data": str(tmp_path / "missing"), "out": str(tmp_path / "o"), "cache_blocks": True, **overrides})
     with pytest.raises(TrainError, match=expected.replace("-", r"\-")):
         train(config)
     assert not (tmp_path / "o").exists()
@@ -150,3 +152,22 @@ def test_cifar_like_npz_gives_superclasses_and_a_thumbnail_size(tmp_path):
     superclasses = classifier.coarse_probabilities(probabilities)
     assert superclasses.shape == (1, 20) and superclasses[0].sum() == pytest.approx(1.0, abs=1e-5)
     assert superclasses[0, 2:].sum() == pytest.approx(0.0, abs=1e-6)  # only the two super-classes in use
+
+
+def test_shifted_maps_and_flip_averaging_are_on_the_card_and_in_the_figures(tmp_path):
+    from cvplay.evaluate import evaluate
+    from cvplay.training.trainer import TrainConfig, TrainError, train
+
+    data = write_folder(tmp_path / "colours", per_class=8)
+    config = dict(data=str(data), backbone="efficientnet-lite0", image_size=64, epochs=1, fine_tune_epochs=1,
+                  fine_tune_blocks=5, cache_blocks=True, augment="none", val_fraction=0.25, test_fraction=0.25)
+    result = train(TrainConfig(**config, out=str(tmp_path / "run"), feature_shift=1, average_flip=True, name="shifted"))
+    card = json.loads(result.card_path.read_text())
+    assert card["provenance"]["block_cache"]["shift_cells"] == 1 and card["provenance"]["block_cache"]["shape"][:2] == [4, 4]
+    assert card["input"]["average_flip"] is True
+    assert "--feature-shift 1" in card["provenance"]["command"] and "--average-flip" in card["provenance"]["command"]
+    # the card's figure is measured the way the model is served: flip-averaged
+    again = evaluate(str(result.card_path), str(data), split="test", val_fraction=0.25, test_fraction=0.25)
+    assert again.report.top1 == pytest.approx(result.metrics["top1"])
+    with pytest.raises(TrainError, match="--feature-shift 2"):
+        train(TrainConfig(**config, out=str(tmp_path / "run2"), feature_shift=2))

@@ -47,6 +47,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         augment=args.augment,
         cache_features=True if args.cache_features else None,
         cache_blocks=args.cache_blocks,
+        feature_shift=args.feature_shift,
+        average_flip=args.average_flip,
         seed=args.seed,
         val_fraction=args.val_fraction,
         test_fraction=args.test_fraction,
@@ -94,6 +96,11 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--cache-blocks", action="store_true",
                    help="compute the frozen lower blocks' outputs once and train the top --fine-tune-blocks blocks "
                    "and the head on them: partial fine-tuning a CPU can afford (only flips are augmented)")
+    p.add_argument("--feature-shift", type=int, default=0,
+                   help="with --cache-blocks: shift the cached maps by up to N cells at random (N x 16 px at stride 16)")
+    p.add_argument("--average-flip", action="store_true",
+                   help="predict each image and its mirror image and average them (twice the serving time); "
+                   "the card says so and its figures are measured that way")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-fraction", type=float, default=0.2, help="validation share (early stopping, best epoch)")
     p.add_argument("--test-fraction", type=float, default=0.0,

@@ -71,6 +71,10 @@ class TrainConfig:
     cache_features: bool | None = None  # None: when augmentation is off
     #: Fine-tune on cached outputs of the frozen lower blocks (see block_cache); stage 1 too.
     cache_blocks: bool = False
+    #: With cache_blocks: shift the cached maps by up to this many cells (0: no shift).
+    feature_shift: int = 0
+    #: Serve (and measure) each image averaged with its mirror image; the card says so.
+    average_flip: bool = False
     seed: int = 0
     val_fraction: float = 0.2
     #: A held-out test split, never used for training or model selection (0: none).
@@ -108,6 +112,10 @@ class TrainConfig:
             parts += ["--cache-features"]
         if self.cache_blocks:
             parts += ["--cache-blocks"]
+        if self.feature_shift:
+            parts += ["--feature-shift", str(self.feature_shift)]
+        if self.average_flip:
+            parts += ["--average-flip"]
         parts += ["--seed", str(self.seed), "--val-fraction", f"{self.val_fraction:g}"]
         if self.test_fraction:
             parts += ["--test-fraction", f"{self.test_fraction:g}"]
@@ -204,6 +212,10 @@ def _check(config: TrainConfig) -> None:
     if not 0 <= config.test_fraction < 1 or config.val_fraction + config.test_fraction >= 1:
         raise TrainError(f"--test-fraction must be at least 0 and leave images for training "
                          f"(--val-fraction {config.val_fraction:g} + --test-fraction {config.test_fraction:g} >= 1)")
+    if config.feature_shift < 0:
+        raise TrainError(f"--feature-shift must not be negative, got {config.feature_shift}")
+    if config.feature_shift and not config.cache_blocks:
+        raise TrainError("--feature-shift shifts the cached feature maps: it needs --cache-blocks")
     if config.crop_fraction is not None and not 0 < config.crop_fraction <= 1:
         raise TrainError(f"--crop-fraction must lie in (0, 1], got {config.crop_fraction}")
     if config.image_size is not None and not 16 <= config.image_size <= 1024:
@@ -384,6 +396,8 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
     input_dict = spec.input_spec(size)
     if config.crop_fraction is not None:
         input_dict["crop_fraction"] = float(config.crop_fraction)
+    if config.average_flip:
+        input_dict["average_flip"] = True
     input_spec = parse_input_spec(input_dict)
     name = slug(config.name) if config.name else default_name(config.data, spec.name)
     out_dir = Path(config.out).expanduser() if config.out else user_models_dir() / name
@@ -699,6 +713,10 @@ def _train_on_block_cache(config, keras, tf, strategy, backbone, pool, dropout, 
         lower, upper, cut_name = block_cache.split_at_trainable_blocks(backbone, chosen)
     except block_cache.BlockCacheError as error:
         raise TrainError(str(error)) from None
+    map_side = min(int(d) for d in lower.output.shape[1:3])
+    if config.feature_shift and 2 * config.feature_shift >= map_side:
+        raise TrainError(f"--feature-shift {config.feature_shift} is too large for the {map_side}x{map_side} maps "
+                         f"at {cut_name}: at most {(map_side - 1) // 2}")
     flips = any(transform.name == "hflip" for transform, _, _ in policy.enabled())
     views = 2 if flips else 1
     ignored = [transform.name for transform, _, _ in policy.enabled() if transform.name != "hflip"]
@@ -742,8 +760,11 @@ def _train_on_block_cache(config, keras, tf, strategy, backbone, pool, dropout, 
         feature_input = keras.Input(shape=tuple(maps_train.shape[2:]), name="feature_map")
         cached_model = keras.Model(feature_input, dense(dropout(pool(upper(feature_input, training=False)))),
                                    name="cached_upper")
-    train_data = block_cache.feature_map_pipeline(tf, maps_train, y_train, batch_size=config.batch_size,
-                                                  shuffle=True, seed=config.seed)
+    try:
+        train_data = block_cache.feature_map_pipeline(tf, maps_train, y_train, batch_size=config.batch_size,
+                                                      shuffle=True, seed=config.seed, max_shift=config.feature_shift)
+    except ValueError as error:
+        raise TrainError(f"--feature-shift {config.feature_shift}: {error}") from None
     val_data = block_cache.feature_map_pipeline(tf, maps_val, y_val, batch_size=config.batch_size,
                                                 shuffle=False, seed=config.seed)
     loss = "sparse_categorical_crossentropy"
@@ -783,6 +804,7 @@ def _train_on_block_cache(config, keras, tf, strategy, backbone, pool, dropout, 
             reporter.message("fine_tune", f"fine-tuning steps: {rate:.1f} images/s", images_per_second=rate)
     applied = augment_module.Policy.build({"hflip": True}) if flips else augment_module.preset("none")
     return {"cut": cut_name, "trained_blocks": list(chosen), "views": views, "shape": list(maps_train.shape[2:]),
+            "shift_cells": config.feature_shift,
             "megabytes": round(megabytes, 1), "seconds": round(seconds, 1), "policy": applied.to_dict()}
 
 
