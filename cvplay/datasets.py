@@ -16,6 +16,7 @@ Sources that :func:`load_dataset` understands:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -47,6 +48,7 @@ __all__ = [
     "load_dataset",
     "load_image_folder",
     "shared_dir",
+    "fingerprint",
     "stratified_split",
     "validate_for_training",
 ]
@@ -226,6 +228,21 @@ class ImageDataset:
             skipped=list(self.skipped),
             ignored=list(self.ignored),
         )
+
+
+def fingerprint(dataset: ImageDataset) -> str:
+    """A short hash of a dataset's images (pixels in memory, file names relative to the root
+    otherwise) and labels, in order: the same data read from another path has the same one."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(dataset.labels, dtype=np.int64).tobytes())
+    if isinstance(dataset.images, np.ndarray):
+        digest.update(str(dataset.images.shape).encode())
+        digest.update(np.ascontiguousarray(dataset.images).tobytes())
+    else:
+        for path in dataset.images:
+            name = path.relative_to(dataset.root) if dataset.root and path.is_relative_to(dataset.root) else path.name
+            digest.update(str(name).encode("utf-8") + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def _reason(exc: BaseException) -> str:

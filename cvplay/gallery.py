@@ -70,13 +70,20 @@ def _split_from_card(card: ModelCard) -> dict[str, Any] | None:
         return None
     try:
         return {"val_fraction": float(split["val_fraction"]), "test_fraction": float(split.get("test_fraction", 0.0)),
-                "seed": int(split["seed"]), "images": int(split["images"])}
+                "seed": int(split["seed"]), "images": int(split["images"]),
+                "data_fingerprint": str(split.get("data_fingerprint") or "")}
     except (KeyError, TypeError, ValueError):
         return None
 
 
-def _same_source(card: ModelCard, source: Path) -> bool:
-    trained_on = str(card.provenance.get("training_data", "")) if isinstance(card.provenance, dict) else ""
+def _same_data(card: ModelCard, split: dict[str, Any], dataset, source: Path) -> bool:
+    """Is ``dataset`` the model's training data? By its fingerprint when the card has one, else by path."""
+    recorded = split.get("data_fingerprint")
+    if recorded:
+        from cvplay.datasets import fingerprint
+
+        return fingerprint(dataset) == recorded
+    trained_on = str(card.provenance.get("training_data", ""))
     if not trained_on:
         return False
     try:
@@ -100,7 +107,7 @@ def gallery_source(card: ModelCard, dataset, source: str | Path) -> GallerySourc
     split = _split_from_card(card)
     held_out = False
     caveat = ""
-    if split is not None and _same_source(card, Path(source)):
+    if split is not None and _same_data(card, split, dataset, Path(source)):
         if split["images"] != len(dataset) or not split["test_fraction"]:
             what = ("holds a different number of images than when the model was trained"
                     if split["images"] != len(dataset) else "had no held-out test split when the model was trained")

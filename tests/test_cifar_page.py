@@ -91,6 +91,26 @@ def test_gallery_on_the_training_data_keeps_to_the_held_out_split(cifar_models, 
         gallery.gallery_source(read_card(cifar_models / "stale.json"), dataset, source)
 
 
+def test_gallery_recognises_the_training_data_by_fingerprint_wherever_it_lies(cifar_models, tmp_path):
+    import shutil
+
+    from cvplay.datasets import fingerprint, load_cifar100
+
+    source = colour_npz(tmp_path / "pool.npz")
+    moved = tmp_path / "elsewhere" / "copy.npz"
+    moved.parent.mkdir()
+    shutil.copy(source, moved)
+    dataset = load_cifar100(moved, subset="test")
+    split = {"val_fraction": 0.2, "test_fraction": 0.2, "seed": 5, "images": 30, "data_fingerprint": fingerprint(dataset)}
+    write_colour_model(cifar_models, "printed", provenance={"training_data": "/gone/pool.npz", "split": split},
+                       **CARD_EXTRAS)
+    images = gallery.gallery_source(read_card(cifar_models / "printed.json"), dataset, moved)
+    assert images.held_out and len(images.dataset) == 6
+    other = colour_npz(tmp_path / "other.npz", per_class=11)
+    assert fingerprint(load_cifar100(other)) != split["data_fingerprint"]
+    assert not gallery.gallery_source(read_card(cifar_models / "printed.json"), load_cifar100(other), other).held_out
+
+
 def test_gallery_needs_classes_the_model_knows(cifar_models, tmp_path):
     from cvplay.datasets import load_cifar100
 

@@ -42,7 +42,9 @@ def test_cached_blocks_run_holds_out_a_test_split(cached_run):
     test_metric = next(m for m in card["metrics"] if m["name"] == "top1")
     assert "held-out test split" in test_metric["data"] and "never used for training or model selection" in test_metric["data"]
     assert "--split test" in test_metric["data"] and "--cache-blocks" in test_metric["command"]
-    assert card["provenance"]["split"] == {"val_fraction": 0.2, "test_fraction": 0.2, "seed": 0, "images": 30}
+    split = card["provenance"]["split"]
+    assert len(split.pop("data_fingerprint")) == 16
+    assert split == {"val_fraction": 0.2, "test_fraction": 0.2, "seed": 0, "images": 30}
     assert card["provenance"]["images"]["test"] == 6
     assert card["input"]["crop_fraction"] == 1.0 and "thumbnail_size" not in card["input"]  # files are not in memory
 

@@ -385,7 +385,8 @@ def train(config: TrainConfig, progress: Progress | None = None,
 
 
 def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2_epochs, reporter, stop_event):
-    from cvplay.datasets import DatasetError, load_dataset, stratified_split, class_weights, validate_for_training
+    from cvplay.datasets import (DatasetError, class_weights, fingerprint, load_dataset, stratified_split,
+                                 validate_for_training)
     from cvplay.evaluate import classification_report, predict_dataset
     from cvplay.registry import parse_input_spec, read_card, user_models_dir, write_card
     from cvplay.runtime import Classifier
@@ -591,7 +592,7 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
         "seed": config.seed,
         # Enough to rebuild every split: cvplay.evaluate.split_indices(labels, split, **split).
         "split": {"val_fraction": config.val_fraction, "test_fraction": config.test_fraction, "seed": config.seed,
-                  "images": int(len(dataset))},
+                  "images": int(len(dataset)), "data_fingerprint": fingerprint(dataset)},
         "command": command,
     }
     card: dict[str, Any] = {
