@@ -228,9 +228,18 @@ def _check(config: TrainConfig) -> None:
         raise TrainError(f"--precision must be fp32 or fp16, got {config.precision!r}")
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def hardware_description() -> str:
-    cpu = platform.processor() or platform.machine()
-    text = f"{os.cpu_count()} CPU core(s) {cpu}".strip()
+    text = f"{os.cpu_count()} CPU core(s) {_cpu_name()}".strip()
     try:
         import tensorflow as tf
 
