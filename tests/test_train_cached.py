@@ -24,7 +24,7 @@ def cached_run(tmp_path_factory):
     result = train(
         TrainConfig(data=str(data), out=str(root / "run"), backbone="efficientnet-lite0", image_size=32,
                     epochs=1, fine_tune_epochs=2, fine_tune_blocks=2, cache_blocks=True, augment="classic",
-                    val_fraction=0.2, test_fraction=0.2, crop_fraction=1.0, lr_schedule="cosine",
+                    val_fraction=0.2, test_fraction=0.2, crop_fraction=1.0, lr_schedule="cosine", monitor="val_accuracy",
                     fine_tune_learning_rate=1e-3, name="cached"),
         progress=events.append,
     )
@@ -42,6 +42,7 @@ def test_cached_blocks_run_holds_out_a_test_split(cached_run):
     test_metric = next(m for m in card["metrics"] if m["name"] == "top1")
     assert "held-out test split" in test_metric["data"] and "never used for training or model selection" in test_metric["data"]
     assert "--split test" in test_metric["data"] and "--cache-blocks" in test_metric["command"]
+    assert "--monitor val_accuracy" in test_metric["command"] and card["provenance"]["best_epoch_by"] == "val_accuracy"
     split = card["provenance"]["split"]
     assert len(split.pop("data_fingerprint")) == 16
     assert split == {"val_fraction": 0.2, "test_fraction": 0.2, "seed": 0, "images": 30}
@@ -113,6 +114,7 @@ def test_split_parts_are_disjoint_and_stratified():
      ({"crop_fraction": 0.0}, "--crop-fraction"),
      ({"lr_schedule": "linear"}, "--lr-schedule"),
      ({"feature_shift": -1}, "--feature-shift"),
+     ({"monitor": "accuracy"}, "--monitor"),
      ({"feature_shift": 1, "cache_blocks": False}, "needs --cache-blocks")],
 )
 def test_bad_cached_options_are_refused_before_any_work(tmp_path, overrides, expected):

@@ -59,6 +59,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         precision=args.precision,
         patience=args.patience,
         lr_schedule=args.lr_schedule,
+        monitor=args.monitor,
         command=shlex.join(["python", "-m", "cvplay", *sys.argv[1:]]) if sys.argv[1:2] == ["train"] else None,
     )
     try:
@@ -112,6 +113,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="local weights file (efficientnet-b0's .h5 when offline)")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help=".tflite weights precision")
     p.add_argument("--patience", type=int, default=3, help="early stopping patience (epochs)")
+    p.add_argument("--monitor", choices=["val_loss", "val_accuracy"], default="val_loss",
+                   help="what picks the best epoch, which early stopping restores (default val_loss)")
     p.add_argument("--lr-schedule", choices=["plateau", "cosine"], default="plateau",
                    help="plateau (default): cut the rate when val_loss stalls; cosine: decay it to 0 over each stage")
     p.set_defaults(handler=cmd_train)

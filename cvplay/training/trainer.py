@@ -46,6 +46,7 @@ DEFAULT_BACKBONE = "efficientnet-lite0"
 DEFAULT_AUGMENT = augment_module.DEFAULT_PRESET
 MAX_MISCLASSIFIED = 24
 LR_SCHEDULES = ("plateau", "cosine")
+MONITORS = ("val_loss", "val_accuracy")
 FEATURE_BATCH = 64
 #: One training run at a time per process (two would share 2 cores and Keras' global state).
 _RUN_LOCK = threading.Lock()
@@ -88,6 +89,8 @@ class TrainConfig:
     patience: int = 3
     #: "plateau": constant rate, cut by 0.3 when val_loss stalls; "cosine": cosine decay to 0 over each stage.
     lr_schedule: str = "plateau"
+    #: What picks the best epoch (early stopping restores it): "val_loss" or "val_accuracy".
+    monitor: str = "val_loss"
     dropout: float = 0.2
     command: str | None = None  # the exact command line, for the card; rebuilt when absent
 
@@ -104,6 +107,8 @@ class TrainConfig:
             parts += ["--fine-tune-learning-rate", f"{self.fine_tune_learning_rate:g}"]
         if self.lr_schedule != "plateau":
             parts += ["--lr-schedule", self.lr_schedule]
+        if self.monitor != "val_loss":
+            parts += ["--monitor", self.monitor]
         if isinstance(self.augment, str) or self.augment is None:
             parts += ["--augment", str(self.augment or "none")]
         else:
@@ -222,6 +227,8 @@ def _check(config: TrainConfig) -> None:
         raise TrainError(f"--image-size must lie between 16 and 1024, got {config.image_size}")
     if config.max_per_class is not None and config.max_per_class < 2:
         raise TrainError("--max-per-class must be at least 2 (one training and one validation image)")
+    if config.monitor not in MONITORS:
+        raise TrainError(f"--monitor must be one of {', '.join(MONITORS)}, got {config.monitor!r}")
     if config.lr_schedule not in LR_SCHEDULES:
         raise TrainError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {config.lr_schedule!r}")
     if config.precision not in ("fp32", "fp16"):
@@ -263,10 +270,11 @@ def _optimizer(keras, learning_rate: float, schedule: str, epochs: int, steps_pe
 
 
 def _callbacks(keras, *, csv_path: Path, append: bool, patience: int, stage: str, reporter, stop_event,
-               schedule: str = "plateau"):
-    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
+               schedule: str = "plateau", monitor: str = "val_loss"):
+    mode = "max" if monitor.endswith("accuracy") else "min"
+    callbacks = [keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True)]
     if schedule == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3,
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.3,
                                                            patience=max(1, patience - 1), min_lr=1e-6))
     return callbacks + [keras.callbacks.CSVLogger(str(csv_path), append=append), reporter.callback(keras, stage, stop_event)]
 
@@ -533,7 +541,7 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
                          batch_size=config.batch_size, class_weight=weights_by_class, verbose=0,
                          callbacks=_callbacks(keras, csv_path=csv_path, append=False, patience=config.patience,
                                               stage=stage, reporter=reporter, stop_event=stop_event,
-                                              schedule=config.lr_schedule))
+                                           schedule=config.lr_schedule, monitor=config.monitor))
         else:
             with strategy.scope():
                 model.compile(optimizer=_optimizer(keras, config.learning_rate, config.lr_schedule, stage1_epochs, image_steps), loss=loss, metrics=["accuracy"])
@@ -544,7 +552,7 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
                       epochs=stage1_epochs, class_weight=weights_by_class, verbose=0,
                       callbacks=_callbacks(keras, csv_path=csv_path, append=False, patience=config.patience,
                                            stage=stage, reporter=reporter, stop_event=stop_event,
-                                              schedule=config.lr_schedule))
+                                           schedule=config.lr_schedule, monitor=config.monitor))
             rate = _steps_rate(reporter, stage, len(x_train))
             if rate:
                 throughput["training_steps"] = rate
@@ -563,7 +571,7 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
                   initial_epoch=done_epochs, epochs=done_epochs + stage2_epochs, class_weight=weights_by_class, verbose=0,
                   callbacks=_callbacks(keras, csv_path=csv_path, append=True, patience=config.patience,
                                        stage="fine_tune", reporter=reporter, stop_event=stop_event,
-                                              schedule=config.lr_schedule))
+                                       schedule=config.lr_schedule, monitor=config.monitor))
         rate = _steps_rate(reporter, "fine_tune", len(x_train))
         if rate:
             throughput["fine_tune_steps"] = rate
@@ -594,6 +602,7 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
         "feature_cache": cache,
         "block_cache": {k: v for k, v in block_cache_info.items() if k != "policy"} if block_cache_info else None,
         "lr_schedule": config.lr_schedule,
+        "best_epoch_by": config.monitor,
         "images": {"train": int(len(train_idx)), "validation": int(len(val_idx)), "test": int(len(test_idx)),
                    "per_class": {label: int(c) for label, c in zip(labels, counts)}},
         "precision": config.precision,
@@ -790,7 +799,7 @@ def _train_on_block_cache(config, keras, tf, strategy, backbone, pool, dropout, 
                          shuffle=False, verbose=0,
                          callbacks=_callbacks(keras, csv_path=csv_path, append=False, patience=config.patience,
                                               stage="head", reporter=reporter, stop_event=stop_event,
-                                              schedule=config.lr_schedule))
+                                              schedule=config.lr_schedule, monitor=config.monitor))
         rate = _steps_rate(reporter, "head", len(train_idx))
         if rate:
             throughput["training_steps"] = rate
@@ -807,7 +816,8 @@ def _train_on_block_cache(config, keras, tf, strategy, backbone, pool, dropout, 
                          epochs=done_epochs + stage2_epochs, class_weight=weights_by_class, shuffle=False, verbose=0,
                          callbacks=_callbacks(keras, csv_path=csv_path, append=stage1_epochs > 0,
                                               patience=config.patience, stage="fine_tune",
-                                              reporter=reporter, stop_event=stop_event, schedule=config.lr_schedule))
+                                              reporter=reporter, stop_event=stop_event,
+                                              schedule=config.lr_schedule, monitor=config.monitor))
         rate = _steps_rate(reporter, "fine_tune", len(train_idx))
         if rate:
             throughput["fine_tune_steps"] = rate
