@@ -22,6 +22,7 @@ KEY = "cifar"
 DEFAULT_MODEL = "cifar100-lite0"
 MAX_IMAGES = 20
 SCORE_STATE = f"{KEY}-score"
+RIGHT, WRONG = ":green[:material/check_circle:]", ":red[:material/cancel:]"
 ROUND_STATE = f"{KEY}-round"
 state = st.session_state
 
@@ -106,11 +107,8 @@ if good:
             st.markdown(f"### {fine_top[0].label.replace('_', ' ')}")
             st.caption(f"{fine_top[0].score:.1%} · super-class **{coarse_top[0].label.replace('_', ' ')}** "
                        f"({coarse_top[0].score:.1%})")
-            fine_column, coarse_column = st.columns(2)
-            with fine_column:
-                bars(fine_top, "class")
-            with coarse_column:
-                bars(coarse_top, "super-class")
+            bars(fine_top, "class")
+            bars(coarse_top, "super-class")
 
 # --- gallery of test images ------------------------------------------------------------------
 st.divider()
@@ -152,7 +150,7 @@ if score.accuracy is not None:
               help=f"{score.correct} of {score.seen} test images shown so far on this page were predicted right.")
 columns = st.columns(4)
 for position, item in enumerate(items):
-    mark = "✅" if item.correct else "❌"
+    mark = RIGHT if item.correct else WRONG
     with columns[position % 4]:
         st.image(item.image, width="stretch")
         st.caption(f"{mark} true **{item.true_label.replace('_', ' ')}** · predicted "

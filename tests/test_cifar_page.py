@@ -155,13 +155,14 @@ def test_photo_gets_classes_and_superclasses(page):
 def test_gallery_shows_true_and_predicted_labels_and_a_running_accuracy(page):
     captions = [str(c.value) for c in page.caption]
     assert any("may include some the model was trained on" in c for c in captions)
-    shown = [c for c in captions if c.startswith(("✅", "❌"))]
+    marks = (":green[:material/check_circle:]", ":red[:material/cancel:]")
+    shown = [c for c in captions if c.startswith(marks)]
     assert len(shown) == 12
     first = page.metric[0]
     assert first.label == "Running accuracy"
     page.button(key="cifar-gallery-new").click().run()
     assert not page.exception
-    shown_now = [str(c.value) for c in page.caption if str(c.value).startswith(("✅", "❌"))]
+    shown_now = [str(c.value) for c in page.caption if str(c.value).startswith(marks)]
     assert len(shown_now) == 12 and shown_now != shown
     # 24 images drawn from 30, two of which are labelled red but blue: the score counts both draws.
     assert "of 24 test images" in page.metric[0].help
