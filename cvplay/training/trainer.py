@@ -261,6 +261,16 @@ def hardware_description() -> str:
 # --- keras pieces ----------------------------------------------------------------------------
 
 
+def _fit(keras, model, *args, config, stage: str, append: bool, csv_path: Path, reporter, stop_event,
+         class_weight, **kwargs) -> None:
+    """``model.fit`` quietly, with the class weights and the run's callbacks (early stopping on
+    ``config.monitor``, the learning-rate plateau cut, CSV log, progress)."""
+    model.fit(*args, class_weight=class_weight, verbose=0, **kwargs,
+              callbacks=_callbacks(keras, csv_path=csv_path, append=append, patience=config.patience, stage=stage,
+                                   reporter=reporter, stop_event=stop_event, schedule=config.lr_schedule,
+                                   monitor=config.monitor))
+
+
 def _optimizer(keras, learning_rate: float, schedule: str, epochs: int, steps_per_epoch: int):
     """Adam at ``learning_rate``, constant (``plateau``: the callback lowers it) or cosine-decayed
     to zero over ``epochs`` epochs."""
@@ -500,6 +510,10 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
 
     done_epochs = 0
     image_steps = -(-len(train_idx) // config.batch_size)
+
+    def fit_args(stage: str, append: bool) -> dict[str, Any]:
+        return {"config": config, "stage": stage, "append": append, "csv_path": csv_path, "reporter": reporter,
+                "stop_event": stop_event, "class_weight": weights_by_class}
     stopped = lambda: stop_event is not None and stop_event.is_set()  # noqa: E731
 
     block_cache_info: dict[str, Any] | None = None
@@ -537,22 +551,16 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
                     head = keras.Model(feature_input, dense(dropout(feature_input)), name="head")
                     head.compile(optimizer=_optimizer(keras, config.learning_rate, config.lr_schedule, stage1_epochs, image_steps), loss=loss, metrics=["accuracy"])
                 reporter.message(stage, f"stage 1: training the head on cached features ({stage1_epochs} epochs)")
-                head.fit(feats[0], y_train, validation_data=(feats[1], y_val), epochs=stage1_epochs,
-                         batch_size=config.batch_size, class_weight=weights_by_class, verbose=0,
-                         callbacks=_callbacks(keras, csv_path=csv_path, append=False, patience=config.patience,
-                                              stage=stage, reporter=reporter, stop_event=stop_event,
-                                           schedule=config.lr_schedule, monitor=config.monitor))
+                _fit(keras, head, feats[0], y_train, validation_data=(feats[1], y_val), epochs=stage1_epochs,
+                     batch_size=config.batch_size, **fit_args(stage, append=False))
         else:
             with strategy.scope():
                 model.compile(optimizer=_optimizer(keras, config.learning_rate, config.lr_schedule, stage1_epochs, image_steps), loss=loss, metrics=["accuracy"])
             what = "the head on a frozen backbone" if pretrained else f"{spec.name} from scratch"
             reporter.message(stage, f"stage 1: training {what} ({stage1_epochs} epochs, augmentation "
                              f"{'on' if policy.enabled() else 'off'})")
-            model.fit(pipeline(x_train, y_train, True, True), validation_data=pipeline(x_val, y_val, False, False), shuffle=False,
-                      epochs=stage1_epochs, class_weight=weights_by_class, verbose=0,
-                      callbacks=_callbacks(keras, csv_path=csv_path, append=False, patience=config.patience,
-                                           stage=stage, reporter=reporter, stop_event=stop_event,
-                                           schedule=config.lr_schedule, monitor=config.monitor))
+            _fit(keras, model, pipeline(x_train, y_train, True, True), validation_data=pipeline(x_val, y_val, False, False),
+                 shuffle=False, epochs=stage1_epochs, **fit_args(stage, append=False))
             rate = _steps_rate(reporter, stage, len(x_train))
             if rate:
                 throughput["training_steps"] = rate
@@ -567,11 +575,9 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
             model.compile(optimizer=_optimizer(keras, ft_lr, config.lr_schedule, stage2_epochs, image_steps), loss=loss, metrics=["accuracy"])
         reporter.message("fine_tune", f"stage 2: fine-tuning blocks {', '.join(chosen) or '(top only)'} and the head "
                          f"at learning rate {ft_lr:g} ({stage2_epochs} epochs, batch norm frozen)")
-        model.fit(pipeline(x_train, y_train, True, True), validation_data=pipeline(x_val, y_val, False, False), shuffle=False,
-                  initial_epoch=done_epochs, epochs=done_epochs + stage2_epochs, class_weight=weights_by_class, verbose=0,
-                  callbacks=_callbacks(keras, csv_path=csv_path, append=True, patience=config.patience,
-                                       stage="fine_tune", reporter=reporter, stop_event=stop_event,
-                                       schedule=config.lr_schedule, monitor=config.monitor))
+        _fit(keras, model, pipeline(x_train, y_train, True, True), validation_data=pipeline(x_val, y_val, False, False),
+             shuffle=False, initial_epoch=done_epochs, epochs=done_epochs + stage2_epochs,
+             **fit_args("fine_tune", append=True))
         rate = _steps_rate(reporter, "fine_tune", len(x_train))
         if rate:
             throughput["fine_tune_steps"] = rate
@@ -789,17 +795,18 @@ def _train_on_block_cache(config, keras, tf, strategy, backbone, pool, dropout, 
     loss = "sparse_categorical_crossentropy"
     steps = -(-len(train_idx) // config.batch_size)
     done_epochs = 0
+
+    def fit_args(stage: str, append: bool) -> dict[str, Any]:
+        return {"config": config, "stage": stage, "append": append, "csv_path": csv_path, "reporter": reporter,
+                "stop_event": stop_event, "class_weight": weights_by_class}
     if stage1_epochs > 0:
         upper.trainable = False
         with strategy.scope():
             cached_model.compile(optimizer=_optimizer(keras, config.learning_rate, config.lr_schedule, stage1_epochs, steps),
                                  loss=loss, metrics=["accuracy"])
         reporter.message("head", f"stage 1: training the head on the cached maps ({stage1_epochs} epochs)")
-        cached_model.fit(train_data, validation_data=val_data, epochs=stage1_epochs, class_weight=weights_by_class,
-                         shuffle=False, verbose=0,
-                         callbacks=_callbacks(keras, csv_path=csv_path, append=False, patience=config.patience,
-                                              stage="head", reporter=reporter, stop_event=stop_event,
-                                              schedule=config.lr_schedule, monitor=config.monitor))
+        _fit(keras, cached_model, train_data, validation_data=val_data, shuffle=False, epochs=stage1_epochs,
+             **fit_args("head", append=False))
         rate = _steps_rate(reporter, "head", len(train_idx))
         if rate:
             throughput["training_steps"] = rate
@@ -812,12 +819,8 @@ def _train_on_block_cache(config, keras, tf, strategy, backbone, pool, dropout, 
                                  loss=loss, metrics=["accuracy"])
         reporter.message("fine_tune", f"stage 2: fine-tuning blocks {', '.join(chosen) or '(top only)'} and the head "
                          f"on the cached maps at learning rate {ft_lr:g} ({stage2_epochs} epochs, batch norm frozen)")
-        cached_model.fit(train_data, validation_data=val_data, initial_epoch=done_epochs,
-                         epochs=done_epochs + stage2_epochs, class_weight=weights_by_class, shuffle=False, verbose=0,
-                         callbacks=_callbacks(keras, csv_path=csv_path, append=stage1_epochs > 0,
-                                              patience=config.patience, stage="fine_tune",
-                                              reporter=reporter, stop_event=stop_event,
-                                              schedule=config.lr_schedule, monitor=config.monitor))
+        _fit(keras, cached_model, train_data, validation_data=val_data, shuffle=False, initial_epoch=done_epochs,
+             epochs=done_epochs + stage2_epochs, **fit_args("fine_tune", append=stage1_epochs > 0))
         rate = _steps_rate(reporter, "fine_tune", len(train_idx))
         if rate:
             throughput["fine_tune_steps"] = rate
