@@ -146,6 +146,9 @@ class Classifier:
         values = dequantize_output(self._interpreter.get_tensor(self._output["index"]), self._output)
         return values.reshape(count, -1)
 
+    def _probabilities(self, outputs: np.ndarray) -> np.ndarray:
+        return softmax(outputs) if self.card.output == "logits" else outputs
+
     def predict_proba(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities ``(N, num_classes)`` for RGB uint8 images of any size (averaged
         with each image's mirror image when the card's ``input.average_flip`` says so)."""
@@ -155,9 +158,9 @@ class Classifier:
             with self._lock:
                 outputs = self._invoke(batch)
                 mirrored = self._invoke(np.ascontiguousarray(batch[:, :, ::-1])) if self.card.input.average_flip else None
-            probabilities = softmax(outputs) if self.card.output == "logits" else outputs
+            probabilities = self._probabilities(outputs)
             if mirrored is not None:
-                probabilities = (probabilities + (softmax(mirrored) if self.card.output == "logits" else mirrored)) / 2
+                probabilities = (probabilities + self._probabilities(mirrored)) / 2
             results.append(probabilities)
         if not results:
             return np.zeros((0, self.card.num_classes), dtype=np.float32)

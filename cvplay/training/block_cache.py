@@ -24,8 +24,7 @@ Importing this module does not import TensorFlow or Keras.
 from __future__ import annotations
 
 import re
-import time
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -172,15 +171,3 @@ def cache_nbytes(lower, n_images: int, views: int) -> int:
     shape = [int(d) for d in lower.output.shape[1:]]
     return int(np.prod(shape)) * 2 * n_images * views
 
-
-def describe_cache(maps: np.ndarray, seconds: float) -> dict[str, Any]:
-    views, n = maps.shape[:2]
-    return {"views": int(views), "images": int(n), "shape": list(maps.shape[2:]),
-            "megabytes": round(maps.nbytes / 2**20, 1), "seconds": round(seconds, 1),
-            "images_per_second": round(views * n / seconds, 1) if seconds > 0 else None}
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - started

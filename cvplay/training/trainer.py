@@ -632,8 +632,6 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
         "provenance": provenance,
         "augmentation": (block_cache_info["policy"] if block_cache_info else policy.to_dict()),
     }
-    write_card(card, card_path)
-
     fine_to_coarse = _fine_to_coarse(dataset)
     if fine_to_coarse is not None:
         card["coarse_labels"] = list(dataset.coarse_names)
@@ -659,7 +657,7 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
     # The figures that speak for the model: the held-out test split when there is one (never used
     # for training or model selection), else the validation split (which also picked the epoch).
     final_split = "test" if "test" in measured else "val"
-    report_indices, report_probabilities, report = measured[final_split]
+    report_indices, _, report = measured[final_split]
     metrics = []
     for split_name, (indices, probabilities, split_report) in measured.items():
         if split_name == "test":
@@ -728,7 +726,7 @@ def _train_on_block_cache(config, keras, tf, strategy, backbone, pool, dropout, 
     ``fine_tune_blocks`` blocks and the head (batch norm frozen); each epoch costs only the
     upper part's forward and backward passes. Returns what the card records about it.
     """
-    from cvplay.preprocess import normalize, resize_for_model
+    from cvplay.preprocess import prepare_batch
     from cvplay.training import block_cache
     from cvplay.training.backbones import unfreeze_top_blocks
 
@@ -756,7 +754,7 @@ def _train_on_block_cache(config, keras, tf, strategy, backbone, pool, dropout, 
                      f"({megabytes:.0f} MB in float16); blocks {', '.join(chosen) or '(none)'} and the top are trained on it")
 
     def load_batch(indices: np.ndarray) -> np.ndarray:
-        return normalize(np.stack([resize_for_model(dataset.load(int(i)), input_spec) for i in indices]), input_spec)
+        return prepare_batch(dataset.load_batch(indices), input_spec)
 
     total_images = len(train_idx) * views + len(val_idx)
     counted = {"done": 0, "last": 0.0}
