@@ -12,15 +12,12 @@ import json
 import sys
 from typing import Sequence
 
+from cvplay.errors import CommandError
 from cvplay.registry import DEFAULT_MODEL, ModelCardError, ModelNotFoundError
 
 EXIT_OK = 0
 EXIT_INPUT_FAILED = 1
 EXIT_USAGE = 2
-
-
-class CommandError(Exception):
-    """A problem the user can fix, reported as one sentence and exit status 2."""
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

@@ -279,7 +279,7 @@ def format_table(result: EvaluationResult) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from cvplay.cli import CommandError
+    from cvplay.errors import CommandError
 
     try:
         result = evaluate(args.model, args.data, split=args.split, val_fraction=args.val_fraction,

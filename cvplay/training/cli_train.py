@@ -22,7 +22,7 @@ def _print_event(event: dict) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from cvplay.cli import CommandError
+    from cvplay.errors import CommandError
 
     try:
         from cvplay.training import trainer
