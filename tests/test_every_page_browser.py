@@ -113,3 +113,25 @@ def test_every_page_opens_from_its_own_url_and_asks_no_other_host(tmp_path):
             finally:
                 context.close()
         assert not problems, "\n".join(problems) + "\n" + server.log()[-3000:]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_augmentation_previews_are_large_and_the_page_stays_short(tmp_path):
+    """Issue 12: samples were thumbnails and drawn parameters broke mid-word in narrow columns,
+    growing the page to about 3,800 px. At a 1280x900 window with parameters shown: samples at
+    least 180 px wide (was about 100), the parameters in one table, the page under 2,400 px."""
+    with streamlit_server("app.py", env=first_visit_env(tmp_path)) as server, chromium_page() as page:
+        page.goto(server.url + "/augment")
+        wait_for_streamlit(page)
+        page.get_by_text("Show drawn parameters").first.click()
+        page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
+        wait_for_streamlit(page)
+        page.wait_for_timeout(1_000)
+        widths = page.locator('[data-testid="stImage"] img').evaluate_all("images => images.map(i => i.getBoundingClientRect().width)")
+        height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+        print(f"sample widths {sorted(widths)[:3]}... px, page height {height} px")
+        assert len(widths) == 9 and min(widths) >= 180, widths
+        assert page.locator('[data-testid="stCode"]').count() <= 1  # only the (collapsed) policy JSON
+        assert height < 2_400, height
+        assert page.locator('[data-testid="stException"]').count() == 0
