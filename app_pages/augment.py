@@ -9,10 +9,13 @@ from __future__ import annotations
 import streamlit as st
 
 from cvplay import augment, samples
+from cvplay.augment_params import drawn_table
 from cvplay_ui.widgets import image_inputs
 
 KEY = "augment"
 PREVIEW_MAX_SIDE = 512
+PER_ROW = 3  # the original and the samples, large enough to see what a transform did
+PARAMS_MAX_HEIGHT = 420  # the drawn-parameters table scrolls past this many pixels
 POLICY_STATE = f"{KEY}-policy"  # a plain (non-widget) copy, so settings survive page switches
 MESSAGE_STATE = f"{KEY}-policy-message"
 SOURCES = ("Built-in sample", "Your own image")
@@ -117,7 +120,7 @@ else:
     good = [item for item in image_inputs(KEY, multiple=False) if item.ok]
     image = good[0].image if good else None
 
-controls, previews = st.columns([1, 2], gap="large")
+controls, previews = st.columns([1, 3], gap="medium")
 
 with controls:
     st.subheader("Policy")
@@ -128,12 +131,11 @@ with controls:
         on_change=on_preset,
         help="Loads into the controls below. 'classic' is the seed project's Keras ImageDataGenerator.",
     )
-    fill_left, fill_right = st.columns(2)
-    fill_left.selectbox(
+    st.selectbox(
         "Fill mode", list(augment.FILL_MODES), key=key("fill-mode"),
         help="What geometric transforms show where they uncover the outside of the image.",
     )
-    fill_right.number_input(
+    st.number_input(
         "Fill value", min_value=0, max_value=255, step=1, key=key("fill-value"), help="Grey level for 'constant'."
     )
     for t in augment.TRANSFORMS:
@@ -191,17 +193,21 @@ with previews:
     enabled = [t.title for t, _, _ in policy.enabled()]
     st.caption("On: " + (", ".join(enabled) if enabled else "nothing (the 'none' policy)"))
 
-    original_column, grid_column = st.columns([1, 3])
-    original_column.image(image, caption="Original", width="stretch")
     results = policy.preview(image, count, policy.seed)
-    per_row = 4
-    with grid_column:
-        for start in range(0, count, per_row):
-            for offset, column in enumerate(st.columns(per_row)):
-                index = start + offset
-                if index >= count:
-                    break
-                augmented, drawn = results[index]
-                column.image(augmented, caption=f"Sample {index + 1}", width="stretch")
-                if show_params:
-                    column.code(augment.format_params(drawn), language=None, wrap_lines=True)
+    tiles = [(image, "Original")] + [(augmented, f"Sample {index}") for index, (augmented, _) in enumerate(results, start=1)]
+    for start in range(0, len(tiles), PER_ROW):
+        for column, (picture, caption) in zip(st.columns(PER_ROW), tiles[start:start + PER_ROW]):
+            column.image(picture, caption=caption, width="stretch")
+    if show_params:
+        table = drawn_table([drawn for _, drawn in results])
+        st.dataframe(
+            table,
+            hide_index=True,
+            width="stretch",
+            height=min(PARAMS_MAX_HEIGHT, 38 + 35 * len(table)),
+            column_config={
+                "sample": st.column_config.NumberColumn("sample", format="%d", width="small"),
+                "transform": st.column_config.TextColumn("transform", width="medium"),
+                "drawn values": st.column_config.TextColumn("drawn values (rounded)", width="large"),
+            },
+        )

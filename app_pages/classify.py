@@ -6,6 +6,7 @@ import streamlit as st
 from cvplay.reports import probability_table, topk_table
 from cvplay.runtime import top_k
 from cvplay_ui.models import get_classifier, model_picker
+from cvplay_ui.tables import show_results_table
 from cvplay_ui.widgets import image_inputs
 
 MAX_IMAGES = 50
@@ -65,7 +66,7 @@ table = topk_table(
     [predictions.get(id(item)) for item in inputs],
     [item.error for item in inputs],
 )
-st.dataframe(table, hide_index=True, width="stretch")
+show_results_table(table)
 downloads = st.columns(2)
 downloads[0].download_button(
     "Download results (CSV)",

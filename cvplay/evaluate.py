@@ -1,13 +1,18 @@
 """Evaluate a ``.tflite`` classifier on a labelled dataset, without TensorFlow.
 
-``python -m cvplay evaluate --model NAME_OR_PATH --data PATH [--split val|all] [--format table|json]``
+``python -m cvplay evaluate --model NAME_OR_PATH --data PATH [--split auto|val|test|all] [--format table|json]``
 runs the model through :class:`cvplay.runtime.Classifier` (LiteRT) and reports top-1, top-5, the
 number of images, a per-class report (precision, recall, F1, support) and the confusion matrix.
 
 The dataset's classes are matched to the model's labels by name (case-insensitive); images of
-classes the model does not know are left out and counted. ``--split val`` takes the same
-stratified validation split the trainer holds out (same ``--val-fraction`` and ``--seed``), so
-evaluating a trained model on its training folder reproduces the figures on its card.
+classes the model does not know are left out and counted.
+
+Which images are scored (``--split``, :func:`choose_split`): by default (``auto``) every image,
+unless the card says the data *is* the model's training data (its recorded data fingerprint, or
+else its training path, matches). Then only the split the trainer held out is scored (the test
+split when the run had one, else the validation split), rebuilt with the card's fractions and
+seed, which reproduces the figures on the card. ``val``, ``test`` and ``all`` choose explicitly.
+The output always says which split was scored and how many images.
 
 This module must not import TensorFlow: it serves where only LiteRT is installed.
 """
@@ -16,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -25,6 +32,7 @@ import numpy as np
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_SEED = 0
 SPLITS = ("val", "test", "all")
+AUTO = "auto"
 
 
 class EvaluateError(ValueError):
@@ -176,6 +184,90 @@ def split_indices(labels: np.ndarray, split: str, val_fraction: float, seed: int
     return np.sort(stratified_split(labels, (1 - val_fraction, val_fraction), seed=seed)[1])
 
 
+def recorded_split(card) -> dict[str, Any] | None:
+    """The split a cvplay training run recorded on its card (``provenance.split``), or ``None``."""
+    provenance = getattr(card, "provenance", None)
+    split = provenance.get("split") if isinstance(provenance, dict) else None
+    if not isinstance(split, dict):
+        return None
+    try:
+        return {"val_fraction": float(split["val_fraction"]), "test_fraction": float(split.get("test_fraction", 0.0)),
+                "seed": int(split["seed"]), "images": int(split["images"]),
+                "data_fingerprint": str(split.get("data_fingerprint") or "")}
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def training_data_match(card, dataset, source: str | Path) -> tuple[bool | None, str]:
+    """Is ``dataset`` (read from ``source``) the model's training data, and how do we know?
+
+    By the data fingerprint on the card when it has one (the same images and labels read from any
+    path), else by the training data path it records; ``None`` when the card records neither.
+    """
+    from cvplay.datasets import fingerprint
+
+    split = recorded_split(card) or {}
+    recorded = split.get("data_fingerprint")
+    if recorded:
+        same = fingerprint(dataset) == recorded
+        return same, "its data fingerprint " + ("matches the card's" if same else "differs from the card's")
+    provenance = getattr(card, "provenance", None)
+    trained_on = str(provenance.get("training_data", "")) if isinstance(provenance, dict) else ""
+    if not trained_on:
+        return None, "the card does not record the model's training data"
+    try:
+        same = Path(trained_on).expanduser().resolve() == Path(source).expanduser().resolve()
+    except OSError:
+        same = False
+    return same, "the card names " + ("this path" if same else "another path") + " as its training data"
+
+
+@dataclass(frozen=True)
+class SplitChoice:
+    """Which images of a dataset to score, and a sentence saying why."""
+
+    split: str  # one of SPLITS
+    val_fraction: float
+    test_fraction: float
+    seed: int
+    reason: str
+
+
+def choose_split(card, dataset, source: str | Path, split: str = AUTO, val_fraction: float | None = None,
+                 test_fraction: float | None = None, seed: int | None = None) -> SplitChoice:
+    """The split to score (see the module docstring). Fractions and seed left ``None`` come from
+    the card when the data is its training data, else from the trainer's defaults."""
+    if split not in (AUTO, *SPLITS):
+        raise EvaluateError(f"split must be one of {AUTO}, {', '.join(SPLITS)}, got {split!r}")
+    same, how = training_data_match(card, dataset, source)
+    recorded = recorded_split(card) if same else None
+    defaults = recorded or {"val_fraction": DEFAULT_VAL_FRACTION, "test_fraction": 0.0, "seed": DEFAULT_SEED}
+
+    def pick(given, name):
+        return defaults[name] if given is None else given
+
+    fractions = (float(pick(val_fraction, "val_fraction")), float(pick(test_fraction, "test_fraction")), int(pick(seed, "seed")))
+    if split != AUTO:
+        return SplitChoice(split, *fractions, reason=f"--split {split} ({how})")
+    if same:
+        chosen = "test" if fractions[1] > 0 else "val"
+        return SplitChoice(chosen, *fractions, reason=f"this is the model's training data ({how}), so only the "
+                           f"{'held-out test' if chosen == 'test' else 'validation'} split the trainer kept apart is scored")
+    if same is False:
+        return SplitChoice("all", *fractions, reason=f"this is not the model's training data ({how}), so every image is scored")
+    return SplitChoice("all", *fractions, reason=f"{how}, so every image is scored")
+
+
+def describe_split(choice: SplitChoice, n: int) -> str:
+    """``scored 100 images: all (...)``: the line every evaluation prints."""
+    if choice.split == "all":
+        what = "every image"
+    else:
+        what = (f"the {'held-out test' if choice.split == 'test' else 'validation'} split (validation "
+                f"{choice.val_fraction:g}, test {choice.test_fraction:g}, seed {choice.seed})")
+    return f"scored {n} image{'s' if n != 1 else ''}: {what}; {choice.reason}"
+
+
 @dataclass
 class EvaluationResult:
     model: str
@@ -186,9 +278,11 @@ class EvaluationResult:
     skipped_images: int = 0
     seconds: float = 0.0
     indices: np.ndarray | None = None  # dataset indices of the evaluated images
+    split_description: str = ""  # "scored N images: ...": which split, how many, why
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"model": self.model, "data": self.data, "split": self.split}
+        data = {"model": self.model, "data": self.data, "split": self.split,
+                "split_description": self.split_description}
         data.update(self.report.to_dict())
         data["skipped_classes"] = list(self.skipped_classes)
         data["skipped_images"] = self.skipped_images
@@ -211,12 +305,14 @@ def predict_dataset(classifier, dataset, indices: Sequence[int], batch_size: int
     return np.concatenate(outputs)
 
 
-def evaluate_classifier(classifier, dataset, *, split: str = "val", val_fraction: float = DEFAULT_VAL_FRACTION,
-                        seed: int = DEFAULT_SEED, data_name: str = "", test_fraction: float = 0.0) -> EvaluationResult:
-    """Evaluate a :class:`~cvplay.runtime.Classifier` on an :class:`~cvplay.datasets.ImageDataset`."""
+def evaluate_classifier(classifier, dataset, *, split: str = AUTO, val_fraction: float | None = None,
+                        seed: int | None = None, data_name: str = "", test_fraction: float | None = None) -> EvaluationResult:
+    """Evaluate a :class:`~cvplay.runtime.Classifier` on an :class:`~cvplay.datasets.ImageDataset`;
+    ``split`` and the fractions as in :func:`choose_split`."""
     started = time.perf_counter()
     mapping = match_labels(dataset.class_names, classifier.labels)
-    indices = split_indices(dataset.labels, split, val_fraction, seed, test_fraction)
+    choice = choose_split(classifier.card, dataset, data_name or dataset.source, split, val_fraction, test_fraction, seed)
+    indices = split_indices(dataset.labels, choice.split, choice.val_fraction, choice.seed, choice.test_fraction)
     known = np.array([int(dataset.labels[i]) in mapping for i in indices], dtype=bool)
     chosen = indices[known]
     probabilities = predict_dataset(classifier, dataset, chosen)
@@ -225,17 +321,18 @@ def evaluate_classifier(classifier, dataset, *, split: str = "val", val_fraction
     return EvaluationResult(
         model=classifier.card.name,
         data=data_name or dataset.source,
-        split=split,
+        split=choice.split,
         report=report,
         skipped_classes=[name for i, name in enumerate(dataset.class_names) if i not in mapping],
         skipped_images=int((~known).sum()),
         seconds=time.perf_counter() - started,
         indices=chosen,
+        split_description=describe_split(choice, int(len(chosen))),
     )
 
 
-def evaluate(model: str, data: str, *, split: str = "val", val_fraction: float = DEFAULT_VAL_FRACTION,
-             seed: int = DEFAULT_SEED, max_per_class: int | None = None, test_fraction: float = 0.0) -> EvaluationResult:
+def evaluate(model: str, data: str, *, split: str = AUTO, val_fraction: float | None = None,
+             seed: int | None = None, max_per_class: int | None = None, test_fraction: float | None = None) -> EvaluationResult:
     """Load the model (name or path) and the dataset (any :func:`cvplay.datasets.load_dataset`
     source) and evaluate; see :func:`evaluate_classifier`."""
     from cvplay.datasets import load_dataset
@@ -256,6 +353,8 @@ def format_table(result: EvaluationResult) -> str:
         f"model {result.model}  data {result.data}  split {result.split}",
         f"top-1 {report.top1:.4f}  top-5 {report.top5:.4f}  n {report.n}  ({result.seconds:.1f} s)",
     ]
+    if result.split_description:
+        lines.insert(1, result.split_description)
     if result.skipped_classes:
         lines.append(
             f"left out {result.skipped_images} image(s) of {len(result.skipped_classes)} class(es) the model "
@@ -287,6 +386,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except EvaluateError as error:
         raise CommandError(str(error)) from None
     if args.format == "json":
+        print(result.split_description, file=sys.stderr)  # stdout stays one JSON object
         print(json.dumps(result.to_dict()))
     else:
         print(format_table(result))
@@ -298,14 +398,15 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("evaluate", help="measure a classifier on a labelled dataset (top-1, top-5, confusion)")
     parser.add_argument("--model", required=True, help="model name or path to its .tflite / card")
     parser.add_argument("--data", required=True, help="folder of class folders, .zip, CIFAR-100 source or .npz")
-    parser.add_argument("--split", choices=SPLITS, default="val",
-                        help="val (default): the trainer's stratified validation split; test: its held-out "
-                        "test split (give --test-fraction as when training); all: every image")
-    parser.add_argument("--val-fraction", type=float, default=DEFAULT_VAL_FRACTION,
-                        help=f"validation share, as when training (default {DEFAULT_VAL_FRACTION})")
-    parser.add_argument("--test-fraction", type=float, default=0.0,
-                        help="held-out test share, as when training (default 0: no test split)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="split seed, as when training (default 0)")
+    parser.add_argument("--split", choices=(AUTO, *SPLITS), default=AUTO,
+                        help="auto (default): every image, unless the card says this is the model's training data, "
+                        "then the split the trainer held out (test, else val); val / test: the trainer's "
+                        "validation / held-out test split; all: every image")
+    parser.add_argument("--val-fraction", type=float, default=None,
+                        help=f"validation share, as when training (default: the card's, else {DEFAULT_VAL_FRACTION})")
+    parser.add_argument("--test-fraction", type=float, default=None,
+                        help="held-out test share, as when training (default: the card's, else 0)")
+    parser.add_argument("--seed", type=int, default=None, help=f"split seed, as when training (default: the card's, else {DEFAULT_SEED})")
     parser.add_argument("--max-per-class", type=int, default=None, help="use at most this many images per class")
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.set_defaults(handler=cmd_evaluate)

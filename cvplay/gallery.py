@@ -65,31 +65,16 @@ class RunningScore:
 
 
 def _split_from_card(card: ModelCard) -> dict[str, Any] | None:
-    split = card.provenance.get("split") if isinstance(card.provenance, dict) else None
-    if not isinstance(split, dict):
-        return None
-    try:
-        return {"val_fraction": float(split["val_fraction"]), "test_fraction": float(split.get("test_fraction", 0.0)),
-                "seed": int(split["seed"]), "images": int(split["images"]),
-                "data_fingerprint": str(split.get("data_fingerprint") or "")}
-    except (KeyError, TypeError, ValueError):
-        return None
+    from cvplay.evaluate import recorded_split
+
+    return recorded_split(card)
 
 
 def _same_data(card: ModelCard, split: dict[str, Any], dataset, source: Path) -> bool:
     """Is ``dataset`` the model's training data? By its fingerprint when the card has one, else by path."""
-    recorded = split.get("data_fingerprint")
-    if recorded:
-        from cvplay.datasets import fingerprint
+    from cvplay.evaluate import training_data_match
 
-        return fingerprint(dataset) == recorded
-    trained_on = str(card.provenance.get("training_data", ""))
-    if not trained_on:
-        return False
-    try:
-        return Path(trained_on).expanduser().resolve() == Path(source).expanduser().resolve()
-    except OSError:
-        return False
+    return bool(training_data_match(card, dataset, source)[0])
 
 
 def gallery_source(card: ModelCard, dataset, source: str | Path) -> GallerySource:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from PIL import Image
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from cvplay import augment
+from cvplay import augment, samples
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 60
@@ -102,16 +103,36 @@ def test_controls_change_the_policy(page):
     page.slider(key="augment-grayscale-probability").set_value(1.0).run()
     page.checkbox(key="augment-show-params").check().run()
     assert not page.exception
-    params = [code.value for code in page.code if "rotate" in code.value and "{" not in code.value]
-    assert len(params) == 3 and all("grayscale" in text for text in params)
+    table = drawn_parameters(page)
+    assert sorted(set(table["sample"])) == [1, 2, 3]
+    assert all("Grayscale" in set(rows["transform"]) for _, rows in table.groupby("sample"))
 
 
-def test_show_drawn_parameters(page):
-    assert all("angle=" not in code.value for code in page.code)
+def drawn_parameters(at: AppTest):
+    """The drawn-parameters table (the page's only dataframe)."""
+    assert len(at.dataframe) == 1
+    return at.dataframe[0].value
+
+
+def test_show_drawn_parameters_as_one_readable_row_per_transform(page):
+    assert len(page.dataframe) == 0
     page.checkbox(key="augment-show-params").check().run()
-    params = [code.value for code in page.code if code.value.startswith(("hflip", "rotate"))]
-    assert len(params) == 8
-    assert all("rotate: angle=" in text and "zoom: scale_x=" in text for text in params)
+    table = drawn_parameters(page)
+    assert list(table.columns) == ["sample", "transform", "drawn values"]
+    assert sorted(set(table["sample"])) == list(range(1, 9))
+    # The default policy rotates and zooms every sample: titled lines with rounded values.
+    for _, rows in table.groupby("sample"):
+        assert {"Rotation", "Zoom"} <= set(rows["transform"])
+    rotation = table[table["transform"] == "Rotation"]["drawn values"]
+    assert all(re.fullmatch(r"angle \N{MINUS SIGN}?\d+\.\d\d?", text) for text in rotation), list(rotation)
+    zoom = table[table["transform"] == "Zoom"]["drawn values"].iloc[0]
+    assert re.fullmatch(r"scale x \d\.\d\d, scale y \d\.\d\d", zoom), zoom
+    # Still the exact draw: the rounded text of the policy's own preview.
+    policy = augment.Policy.from_dict(page.session_state["augment-policy"])
+    _, drawn = policy.preview(augment.downscale_to(samples.load("scene"), 512), 1, policy.seed)[0]
+    angle = dict(drawn)["rotate"]["angle"]
+    expected = f"angle {angle:.2f}" if abs(angle) < 10 else f"angle {angle:.1f}"
+    assert rotation.iloc[0] == expected.replace("-", "\N{MINUS SIGN}")
 
 
 def test_download_json_is_the_current_policy(page, media):

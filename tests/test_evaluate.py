@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,9 +52,69 @@ def test_evaluate_json_matches_labels_by_name(tmp_path, colour_models, capsys):
 
 def test_evaluate_val_split_and_table(tmp_path, colour_models, capsys):
     data = colour_folder(tmp_path / "data", {"red": (250, 0, 0), "green": (0, 250, 0), "blue": (0, 0, 250)})
-    assert main(["evaluate", "--model", str(colour_models / "colour.json"), "--data", str(data)]) == 0
+    assert main(["evaluate", "--model", str(colour_models / "colour.json"), "--data", str(data), "--split", "val"]) == 0
     out = capsys.readouterr().out
     assert "top-1 1.0000" in out and "n 3" in out and "confusion matrix" in out
+    assert "scored 3 images: the validation split (validation 0.2, test 0, seed 0); --split val" in out
+
+
+def test_separate_test_data_is_scored_whole_by_default(tmp_path, colour_models, capsys):
+    # Issue 12: a separate test folder of 100 images used to be scored on a 20% split (n=20).
+    data = colour_folder(tmp_path / "test-data", {"red": (250, 0, 0), "green": (0, 250, 0)}, per_class=50)
+    assert main(["evaluate", "--model", str(colour_models / "colour.json"), "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "n 100" in out and "split all" in out
+    assert "scored 100 images: every image; the card does not record the model's training data" in out
+
+
+def card_with_training_data(colour_models: Path, directory: Path, data: Path, **split) -> Path:
+    """The colour model with a card that records ``data`` as its training data (fingerprint, split)."""
+    from cvplay.datasets import fingerprint, load_dataset
+
+    dataset = load_dataset(str(data), min_images_per_class=1)
+    record = {"val_fraction": 0.25, "test_fraction": 0.25, "seed": 3, "images": len(dataset),
+              "data_fingerprint": fingerprint(dataset), **split}
+    card = json.loads((colour_models / "colour.json").read_text())
+    card.update(name="trained-colour", file="colour.tflite", provenance={"split": record, "training_data": str(data)})
+    directory.mkdir(parents=True)
+    shutil.copy(colour_models / "colour.tflite", directory / "colour.tflite")
+    (directory / "trained-colour.json").write_text(json.dumps(card))
+    return directory / "trained-colour.json"
+
+
+def test_the_models_own_training_data_is_scored_on_its_held_out_split(tmp_path, colour_models, capsys):
+    data = colour_folder(tmp_path / "train-data", {"red": (250, 0, 0), "blue": (0, 0, 250)}, per_class=8)
+    card = card_with_training_data(colour_models, tmp_path / "models", data)
+    copy = shutil.copytree(data, tmp_path / "same-images-elsewhere")  # same fingerprint, other path
+    assert main(["evaluate", "--model", str(card), "--data", str(copy), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    from cvplay.datasets import load_dataset
+
+    expected = evaluate.split_indices(load_dataset(str(copy)).labels, "test", 0.25, 3, 0.25)
+    assert report["split"] == "test" and report["n"] == len(expected) == 4
+    assert report["split_description"] == captured.err.strip()
+    assert captured.err.startswith("scored 4 images: the held-out test split (validation 0.25, test 0.25, seed 3); "
+                                   "this is the model's training data (its data fingerprint matches the card's)")
+
+
+def test_other_data_than_the_cards_is_scored_whole(tmp_path, colour_models, capsys):
+    data = colour_folder(tmp_path / "train-data", {"red": (250, 0, 0), "blue": (0, 0, 250)}, per_class=8)
+    card = card_with_training_data(colour_models, tmp_path / "models", data)
+    other = colour_folder(tmp_path / "new-photos", {"red": (240, 10, 10), "blue": (10, 10, 240)}, per_class=5)
+    assert main(["evaluate", "--model", str(card), "--data", str(other)]) == 0
+    out = capsys.readouterr().out
+    assert "n 10" in out
+    assert ("scored 10 images: every image; this is not the model's training data "
+            "(its data fingerprint differs from the card's), so every image is scored") in out
+
+
+def test_without_a_test_split_on_the_card_the_validation_split_is_scored(tmp_path, colour_models, capsys):
+    data = colour_folder(tmp_path / "train-data", {"red": (250, 0, 0), "blue": (0, 0, 250)}, per_class=8)
+    card = card_with_training_data(colour_models, tmp_path / "models", data, test_fraction=0.0, val_fraction=0.5)
+    assert main(["evaluate", "--model", str(card), "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "split val" in out and "n 8" in out and "scored 8 images: the validation split (validation 0.5, test 0, seed 3)" in out
 
 
 def test_no_matching_class_is_one_clear_error(tmp_path, colour_models, capsys):
