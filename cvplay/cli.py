@@ -171,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(commands)
     add_evaluate_parser(commands)
 
+    from cvplay.explain import add_explain_parser
+
+    add_explain_parser(commands)
+
     return parser
 
 
