@@ -172,8 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_parser(commands)
 
     from cvplay.explain import add_explain_parser
+    from cvplay.robustness import add_robustness_parser
 
     add_explain_parser(commands)
+    add_robustness_parser(commands)
 
     return parser
 
