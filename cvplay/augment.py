@@ -472,6 +472,35 @@ def _cutout(image: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
     return out
 
 
+def _jpeg_sample(rng: np.random.Generator, s: Mapping[str, Any]) -> Params:
+    low, high = s["quality"]
+    return {"quality": int(low) if low == high else int(rng.integers(low, high + 1))}
+
+
+def _jpeg(image: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
+    """Encode as a JPEG of ``quality`` (1..100) and decode it again: blocks, ringing, colour bleed.
+
+    OpenCV's encoder (libjpeg, 4:2:0 chroma subsampling) is deterministic, so the same params
+    give the same image.
+    """
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(p["quality"])])
+    if not ok:  # pragma: no cover - libjpeg encodes any uint8 RGB image
+        raise ValueError("JPEG encoding failed")
+    return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def _downscale(image: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
+    """Shrink by ``factor`` (area averaging) and enlarge back (bilinear): a low-resolution
+    photo shown at the original size, as a small upload or a digital zoom gives."""
+    factor = p["factor"]
+    height, width = image.shape[:2]
+    small = (max(1, round(width / factor)), max(1, round(height / factor)))
+    if small == (width, height):
+        return image.copy()
+    shrunk = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
+    return cv2.resize(shrunk, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
 def _mirror(*names: str) -> Callable[[Mapping[str, Any]], dict[str, tuple[float, float]]]:
     """Bounds of drawn params that carry the name of the range setting they come from."""
 
@@ -716,6 +745,37 @@ TRANSFORMS: tuple[Transform, ...] = (
         identity={"size": (0.0, 0.0)},
         bounds=lambda s: {"holes": (0.0, 1.0), "fill_value": (s["fill_value"], s["fill_value"])},
         help="Erase random rectangles (holes may reach past the border and are clipped).",
+    ),
+    Transform(
+        name="jpeg",
+        title="JPEG quality",
+        kind="colour",
+        params=(
+            Param("quality", "int_range", (20, 95), 1, 100, 1,
+                  "JPEG quality, drawn uniformly (integers); 100 is nearly lossless, below 20 shows blocks."),
+        ),
+        sample_fn=_jpeg_sample,
+        apply_fn=_jpeg,
+        probability=0.5,
+        bounds=_mirror("quality"),
+        help="Compress as a JPEG and decode again, as uploads and messaging apps do.",
+    ),
+    Transform(
+        name="downscale",
+        title="Downscale",
+        kind="colour",
+        params=(
+            _range_param(
+                "factor", (1.5, 3.0), 1.0, 16.0, 0.1,
+                "Shrink by this factor (area averaging), then enlarge back (bilinear); 1 is unchanged.",
+            ),
+        ),
+        sample_fn=_sample_range("factor"),
+        apply_fn=_downscale,
+        probability=0.5,
+        identity={"factor": (1.0, 1.0)},
+        bounds=_mirror("factor"),
+        help="Lose resolution: a small or heavily zoomed photo shown at full size.",
     ),
 )
 

@@ -168,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(commands)
     add_evaluate_parser(commands)
 
+    from cvplay.explain import add_explain_parser
+    from cvplay.robustness import add_robustness_parser
+
+    add_explain_parser(commands)
+    add_robustness_parser(commands)
+
     return parser
 
 

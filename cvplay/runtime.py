@@ -152,19 +152,26 @@ class Classifier:
     def predict_proba(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities ``(N, num_classes)`` for RGB uint8 images of any size (averaged
         with each image's mirror image when the card's ``input.average_flip`` says so)."""
-        results = []
-        for start in range(0, len(images), MAX_BATCH):
-            batch = prepare_batch(images[start : start + MAX_BATCH], self.card.input)
-            with self._lock:
-                outputs = self._invoke(batch)
-                mirrored = self._invoke(np.ascontiguousarray(batch[:, :, ::-1])) if self.card.input.average_flip else None
-            probabilities = self._probabilities(outputs)
-            if mirrored is not None:
-                probabilities = (probabilities + self._probabilities(mirrored)) / 2
-            results.append(probabilities)
+        results = [
+            self.predict_prepared(prepare_batch(images[start : start + MAX_BATCH], self.card.input))
+            for start in range(0, len(images), MAX_BATCH)
+        ]
         if not results:
             return np.zeros((0, self.card.num_classes), dtype=np.float32)
         return np.concatenate(results)
+
+    def predict_prepared(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities for an already prepared float32 ``(N, H, W, 3)`` batch (see
+        :func:`cvplay.preprocess.prepare_batch`), flip-averaged when the card says so."""
+        if len(batch) > MAX_BATCH:
+            return np.concatenate([self.predict_prepared(batch[i : i + MAX_BATCH]) for i in range(0, len(batch), MAX_BATCH)])
+        with self._lock:
+            outputs = self._invoke(batch)
+            mirrored = self._invoke(np.ascontiguousarray(batch[:, :, ::-1])) if self.card.input.average_flip else None
+        probabilities = self._probabilities(outputs)
+        if mirrored is not None:
+            probabilities = (probabilities + self._probabilities(mirrored)) / 2
+        return probabilities
 
     def predict(self, image: np.ndarray, k: int = DEFAULT_TOP_K) -> list[Prediction]:
         """Top-k predictions for one image."""

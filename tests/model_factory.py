@@ -52,3 +52,51 @@ def solid(colour: tuple[int, int, int], height: int = 20, width: int = 30) -> np
     image = np.zeros((height, width, 3), dtype=np.uint8)
     image[:] = colour
     return image
+
+
+SPOT_LABELS = ["spot", "anything else"]
+
+
+def build_spot_tflite(path: Path, size: int, region: tuple[int, int, int, int], strength: float = 12.0) -> Path:
+    """A ``size`` x ``size`` classifier whose class depends on ONE known region of its input.
+
+    ``region`` is (top, left, height, width) in input pixels. The "spot" logit is ``strength``
+    times the region's mean value (inputs 0..1), "anything else" is a constant ``strength / 2``:
+    a bright region says "spot", hiding it (a black patch) says "anything else", and no other
+    pixel matters.
+    """
+    import tensorflow as tf
+
+    keras = tf.keras
+    top, left, height, width = region
+    mask = np.zeros((size, size, 3), dtype=np.float32)
+    mask[top : top + height, left : left + width] = 1.0
+    inputs = keras.Input(shape=(size, size, 3), name="image")
+    flat = keras.layers.Flatten()(inputs)
+    dense = keras.layers.Dense(2, name="spot")
+    outputs = keras.layers.Softmax()(dense(flat))
+    model = keras.Model(inputs, outputs)
+    weights = np.zeros((size * size * 3, 2), dtype=np.float32)
+    weights[:, 0] = mask.reshape(-1) / mask.sum() * strength
+    dense.set_weights([weights, np.array([0.0, strength / 2], dtype=np.float32)])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    path.write_bytes(converter.convert())
+    return path
+
+
+def write_spot_model(directory: Path, name: str, size: int, region: tuple[int, int, int, int], **input_overrides) -> Path:
+    """``name.tflite`` + card (inputs x / 255, ``input_overrides`` for resize, crop, thumbnail,
+    flip-averaging); returns the card path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    build_spot_tflite(directory / f"{name}.tflite", size, region)
+    card = {
+        "name": name,
+        "task": "classify",
+        "title": f"Spot test model ({name})",
+        "input": {"size": [size, size], "resize": "stretch", "mean": 0.0, "std": 255.0, **input_overrides},
+        "output": "probabilities",
+        "labels": SPOT_LABELS,
+    }
+    card_path = directory / f"{name}.json"
+    card_path.write_text(json.dumps(card))
+    return card_path

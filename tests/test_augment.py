@@ -64,7 +64,7 @@ def test_declared_list_is_well_formed():
 def test_required_transforms_are_declared():
     assert {
         "hflip", "vflip", "rotate", "shift", "zoom", "shear", "brightness", "contrast", "saturation", "hue",
-        "grayscale", "gaussian_blur", "gaussian_noise", "cutout", "random_resized_crop",
+        "grayscale", "gaussian_blur", "gaussian_noise", "cutout", "random_resized_crop", "jpeg", "downscale",
     } <= set(IDS)
 
 
@@ -137,6 +137,22 @@ def test_drawn_params_lie_within_declared_ranges(t):
         for key, (low, high) in t.bounds(settings).items():
             for value in flat(params[key]):
                 assert low - 1e-9 <= value <= high + 1e-9, (t.name, key, value, (low, high))
+
+
+def test_lower_jpeg_quality_loses_more(image):
+    jpeg = A.get_transform("jpeg")
+    errors = [np.abs(jpeg.apply(image, {"quality": q}).astype(int) - image).mean() for q in (95, 50, 5)]
+    assert 0 < errors[0] < errors[1] < errors[2]
+
+
+def test_downscale_keeps_size_and_loses_detail():
+    board = np.kron((np.indices((8, 8)).sum(axis=0) % 2).astype(np.uint8) * 255, np.ones((4, 4), np.uint8))
+    board = np.repeat(board[:, :, None], 3, axis=2)  # 32 x 32 checkerboard of 4-pixel squares
+    out = A.get_transform("downscale").apply(board, {"factor": 8.0})
+    assert out.shape == board.shape
+    assert np.abs(out.astype(int) - 127).max() <= 2  # 4 x 4 pixels per square: averaged to grey
+    mild = A.get_transform("downscale").apply(board, {"factor": 2.0})
+    assert np.abs(mild.astype(int) - board).mean() < np.abs(out.astype(int) - board).mean()
 
 
 # ---- geometric conventions ----------------------------------------------------------
