@@ -82,8 +82,18 @@ MEDIAPIPE_DEFAULTS = {"score_threshold": 0.5, "iou_threshold": 0.5, "max_detecti
 METRICS: list[dict[str, Any]] = [
     {
         "name": "found_on_real_photos",
-        "value": None,
-        "data": "",
+        "value": 0.860,
+        "found": 37,
+        "photos": 43,
+        "score_threshold": 0.5,
+        "data": (
+            "../shared/data/imagenet-samples: the 43 of 200 labelled ImageNet photos whose class is one of the "
+            "detector's objects (29 dog breeds, cars, a bicycle, chairs, a desk, a monitor, a mouse, a camera, "
+            "shoes, a cup, an ox; mapping and rule: tests/imagenet_to_openimages.py); found = the object's label "
+            "(or its Open Images parent/child) among the detections at score >= 0.5. Dogs alone: 28/29. "
+            "At 0.4: 38/43, at 0.3: 39/43."
+        ),
+        "date": "2026-12-02",
         "command": "python -m pytest -m shared tests/test_openimages_ssd.py -k found -s",
     },
 ]
