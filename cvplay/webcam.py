@@ -51,6 +51,8 @@ class WebcamSettings:
     iou_threshold: float = DEFAULT_IOU_THRESHOLD
     max_detections: int = DEFAULT_MAX_DETECTIONS
     show_overlay: bool = True
+    #: Report only these labels (the class filter); empty: every class.
+    classes: frozenset[str] = frozenset()
 
     @property
     def detector_name(self) -> str:
@@ -71,16 +73,23 @@ class FrameResult:
     error: str | None = None
     timestamp: float = field(default_factory=time.time)
 
+    @property
+    def boxed(self) -> bool:
+        """Whether any detection has a box (False in classification mode)."""
+        return any(detection.box is not None for detection in self.detections)
+
+    def columns(self) -> list[str]:
+        """The table's columns: label and score, plus the box's corners when there are boxes."""
+        return ["label", "score", "x1", "y1", "x2", "y2"] if self.boxed or not self.detections else ["label", "score"]
+
     def rows(self) -> list[dict[str, Any]]:
-        """One row per detection for a table."""
+        """One row per detection for a table; whole-frame labels have no box columns."""
         rows = []
         for detection in self.detections:
             row: dict[str, Any] = {"label": detection.label, "score": round(float(detection.score), 3)}
             if detection.box is not None:
                 x1, y1, x2, y2 = detection.box
                 row.update({"x1": x1, "y1": y1, "x2": x2, "y2": y2})
-            else:
-                row.update({"x1": None, "y1": None, "x2": None, "y2": None})
             rows.append(row)
         return rows
 
@@ -197,12 +206,14 @@ class FrameProcessor:
         detections: list[Detection] = []
         error = None
         if settings.detector is not None:
+            extra = {"classes": settings.classes} if settings.classes else {}
             try:
                 detections = settings.detector.detect(
                     np.ascontiguousarray(rgb),
                     score_threshold=settings.score_threshold,
                     iou_threshold=settings.iou_threshold,
                     max_detections=settings.max_detections,
+                    **extra,
                 )
             except Exception as exc:  # noqa: BLE001 - the video must keep flowing; the page shows it
                 error = f"{type(exc).__name__}: {exc}"

@@ -187,10 +187,18 @@ def test_filter_keeps_boxless_labels_and_handles_nothing():
 # --- Haar cascades --------------------------------------------------------------------------
 
 
-def test_list_detectors_starts_with_the_default_cascade(tmp_path):
-    names = list_detectors([tmp_path])
-    assert names[0] == detect.DEFAULT_DETECTOR == "haar:face"
+def test_list_detectors_order_and_default(tmp_path, ssd_models):
+    names = list_detectors([tmp_path])  # no models: the cascades, the face first
+    assert names[0] == detect.FALLBACK_DETECTOR == "haar:face"
+    assert detect.default_detector(names) == "haar:face"
     assert {"haar:eyes", "haar:full-body", "haar:upper-body", "haar:cat-face", "haar:smile"} <= set(names)
+    # Detection models come first, the shipped default before the others.
+    assert detect.DEFAULT_DETECTOR == "openimages-ssd"
+    with_models = list_detectors([ssd_models])
+    assert with_models.index("ssd-tiny") < with_models.index("haar:face")
+    shipped = list_detectors()
+    assert shipped[0] == "openimages-ssd" and detect.default_detector(shipped) == "openimages-ssd"
+    assert detect.default_detector([]) == "haar:face"
 
 
 @pytest.mark.parametrize("name", [f"haar:{key}" for key in detect.HAAR_CASCADES])
@@ -269,7 +277,7 @@ def test_detect_models_are_discovered_and_listed(ssd_models):
     assert all(entry.ok and entry.card.task == "detect" for entry in entries.values())
     names = list_detectors([ssd_models])
     assert "ssd-tiny" in names and "ssd-pad" in names
-    assert names.index("haar:face") < names.index("ssd-tiny")
+    assert names.index("ssd-tiny") < names.index("haar:face")
 
 
 @pytest.mark.parametrize("name", ["ssd-tiny", "ssd-scrambled", "ssd-named", "ssd-uint8"])
@@ -408,3 +416,32 @@ def test_draw_detections_and_overlay():
     assert overlay[1, 1].tolist() == [0, 0, 0]  # filled black background
     assert (overlay[:40, :80] > 200).all(axis=-1).any()  # white (anti-aliased) text
     assert overlay[119, 159].tolist() == [80, 80, 80]
+
+
+def test_overlay_text_never_runs_off_the_frame():
+    long_line = "classify:a-very-long-model-name-indeed: whole frame (reused: classified every 10 frames)"
+    for width in (160, 320, 640):
+        text, scale = detect.fit_text(long_line, width, 1.0)
+        thickness = max(1, int(round(scale * 2)))
+        pad = max(2, int(round(4 * scale)))
+        assert cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0] + 2 * pad <= width
+        assert scale >= detect.MIN_TEXT_SCALE
+    short, scale = detect.fit_text("face 0.87", 640, 0.9)
+    assert short == "face 0.87" and scale == 0.9  # what fits is left alone
+    cut, _ = detect.fit_text(long_line, 160, 1.0)
+    assert cut.endswith("...") and long_line.startswith(cut[:-3])
+    # Drawn: the filled black block stops inside the frame and the last columns stay untouched
+    # wherever the text is short enough to end before them.
+    frame = draw_overlay(np.full((120, 160, 3), 80, np.uint8), [long_line])
+    assert (frame[:, :, :] == 0).all(axis=-1).any()
+    assert detect.fit_text("émoji ☺ label", 640, 0.5)[0].isascii()
+
+
+def test_class_filter_on_every_detector_kind(ssd_models, colour_models):
+    tiny = create_detector("ssd-tiny", dirs=[ssd_models])
+    assert [d.label for d in tiny.detect(WHITE, 0.5, 0.5, 10, classes=["dog"])] == ["dog", "dog"]
+    assert tiny.detect(WHITE, 0.5, 0.5, 10, classes={"bird"}) == []  # below the threshold anyway
+    assert len(tiny.detect(WHITE, 0.5, 0.5, 10, classes=[])) == 3  # empty: every class
+    assert create_detector("haar:face").detect(np.zeros((60, 80, 3), np.uint8), classes=["eye"]) == []
+    colour = create_detector("classify:colour", dirs=[colour_models])
+    assert [d.label for d in colour.detect(solid((250, 10, 10), 48, 64), classes=["green", "blue"])] == ["green", "blue"]

@@ -205,7 +205,9 @@ def test_classification_mode_through_the_callback(colour_models):
     processor.process(solid((250, 10, 10), 120, 160))
     result = processor.latest()
     assert [d.label for d in result.detections] == ["red", "green", "blue"]
-    assert result.rows()[0]["x1"] is None
+    # Whole-frame labels have no box: the table shows label and score only, no empty columns.
+    assert result.rows()[0] == {"label": "red", "score": round(result.detections[0].score, 3)}
+    assert result.columns() == ["label", "score"] and not result.boxed
     processor.process(solid((10, 10, 250), 120, 160))  # reused answer on the second frame
     assert processor.latest().detections[0].label == "red"
     processor.process(solid((10, 10, 250), 120, 160))

@@ -79,8 +79,9 @@ def texts(at: AppTest, kind: str) -> str:
 def test_controls_render_and_the_streamer_is_configured(streamer):
     at = run_page()
     detector = at.selectbox(key="webcam-detector")
-    assert detector.value == "haar:face"
+    assert detector.value == "openimages-ssd"  # the shipped detector is the default
     assert "Eyes (Haar)" in detector.options and "colour (classify the whole frame)" in detector.options
+    assert "Frontal face (Haar)" in detector.options
     assert at.slider(key="webcam-score").value == 0.5
     assert at.slider(key="webcam-iou").value == 0.45
     assert at.number_input(key="webcam-max").value == 20
@@ -94,7 +95,11 @@ def test_controls_render_and_the_streamer_is_configured(streamer):
     assert call["rtc_configuration"] == {"iceServers": []}  # no variables: host candidates only
     assert "device_access_denied" in call["translations"]
     settings = streamer.processor.settings
-    assert settings.detector_name == "haar:face" and settings.score_threshold == 0.5
+    assert settings.detector_name == "openimages-ssd" and settings.score_threshold == 0.5
+    assert settings.classes == frozenset()
+    # The class filter offers the detector's 23 objects, not its background entry.
+    classes = at.multiselect(key="webcam-classes-openimages-ssd")
+    assert len(classes.options) == 23 and "Dog" in classes.options and "???" not in classes.options
 
 
 def test_chosen_settings_reach_the_callback(streamer):
@@ -274,3 +279,134 @@ def test_the_page_does_not_import_tensorflow():
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=180)
+
+
+# --- the default detector, the class filter, switching, deep links, photo mode ----------------
+
+
+def video_block(at: AppTest) -> int:
+    """The position, among the main area's blocks, of the block that holds the video (the
+    "Connection:" caption is rendered right below the streamer)."""
+    from streamlit.testing.v1.element_tree import Block
+
+    for index, child in at.main.children.items():
+        if isinstance(child, Block) and any("Connection:" in str(caption.value) for caption in child.caption):
+            return index
+    raise AssertionError("no video block")
+
+
+def test_class_filter_reaches_the_callback(streamer):
+    from cvplay.detect import Detection
+
+    at = run_page()
+    at.multiselect(key="webcam-classes-openimages-ssd").set_value(["Cat", "Dog"]).run()
+    assert not at.exception
+    settings = streamer.processor.settings
+    assert settings.classes == frozenset({"Cat", "Dog"})
+    # The processor hands the filter to the detector.
+    seen = {}
+
+    class Recorder:
+        name = "recorder"
+
+        def detect(self, rgb, score_threshold=0.5, iou_threshold=0.45, max_detections=20, classes=None):
+            seen["classes"] = classes
+            return [Detection((1, 1, 5, 5), "Dog", 0.9, 20)]
+
+    from cvplay.webcam import FrameProcessor, WebcamSettings
+
+    processor = FrameProcessor(WebcamSettings(detector=Recorder(), classes=settings.classes))
+    processor.process(np.zeros((20, 20, 3), np.uint8))
+    assert seen["classes"] == frozenset({"Cat", "Dog"})
+
+
+def test_switching_detectors_keeps_the_video_in_place(streamer):
+    """A control that appears (classify every Nth frame, the class filter, an error) must not
+    move the video component: a moved component is remounted and its stream stops."""
+    at = run_page()
+    where = video_block(at)
+    for name in ("haar:eyes", "classify:colour", "openimages-ssd", "classify:colour", "haar:face"):
+        at.selectbox(key="webcam-detector").set_value(name).run()
+        assert not at.exception
+        assert video_block(at) == where, name
+        assert streamer.processor.settings.detector_name == name
+
+
+def test_classify_mode_table_has_no_box_columns(streamer):
+    at = run_page()
+    at.selectbox(key="webcam-detector").set_value("classify:colour").run()
+    processor = streamer.processor
+    streamer.playing = True
+    at.run()
+    processor.process(solid((250, 10, 10), 60, 80))
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["label", "score"] and table["label"].tolist()[0] == "red"
+    # Detector names are shown as code, never turned into emoji (":eyes:").
+    at.selectbox(key="webcam-detector").set_value("haar:eyes").run()
+    processor.process(np.zeros((60, 80, 3), np.uint8))
+    at.run()
+    caption = next(str(c.value) for c in at.caption if "result(s)" in str(c.value))
+    assert "`haar:eyes`" in caption
+
+
+def test_deep_link_opens_a_classifier(streamer):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.query_params["classifier"] = "colour"
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="webcam-detector").value == "classify:colour"
+    assert streamer.processor.settings.detector_name == "classify:colour"
+    assert at.slider(key="webcam-every").value == 1
+    # The visitor can still switch afterwards: the link is applied once.
+    at.selectbox(key="webcam-detector").set_value("haar:face").run()
+    assert streamer.processor.settings.detector_name == "haar:face"
+
+
+def test_deep_link_to_a_missing_classifier_says_so(streamer):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.query_params["classifier"] = "no-such-model"
+    at.run()
+    assert not at.exception
+    assert "no-such-model" in texts(at, "warning") and "not installed" in texts(at, "warning")
+    assert at.selectbox(key="webcam-detector").value == "openimages-ssd"
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    import cv2
+
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    return data.tobytes()
+
+
+def test_photo_mode_detects_uploaded_photos(streamer):
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) provides the sample photos")
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.query_params["mode"] = "photos"
+    at.run()
+    assert not at.exception
+    assert at.segmented_control(key="webcam-mode").value == "Detect in photos"
+    assert not streamer.calls  # no camera in photo mode
+    assert at.selectbox(key="webcam-photos-detector").value == "openimages-ssd"
+    uploader = at.get("file_uploader")[0]
+    uploader.set_value([
+        ("chelsea.png", png_bytes(skimage_data.chelsea()), "image/png"),
+        ("astronaut.png", png_bytes(skimage_data.astronaut()), "image/png"),
+        ("notes.png", b"this is not an image", "image/png"),
+    ]).run()
+    assert not at.exception
+    assert len(at.image) == 2  # the annotated photos
+    tables = [frame.value for frame in at.dataframe]
+    assert tables[0]["label"].tolist()[0] == "Cat" and tables[1]["label"].tolist()[0] == "Person"
+    assert {"x1", "y1", "x2", "y2", "score"} <= set(tables[0].columns)
+    assert "notes.png" in texts(at, "error")  # the bad file gets its own message
+    assert len(at.get("download_button")) == 1
+    # The class filter: only people.
+    at.multiselect(key="webcam-photos-classes-openimages-ssd").set_value(["Person"]).run()
+    tables = [frame.value for frame in at.dataframe]
+    assert len(tables) == 1 and set(tables[0]["label"]) == {"Person"}
+    # Back to the live camera.
+    at.segmented_control(key="webcam-mode").set_value("Live camera").run()
+    assert not at.exception and streamer.calls
