@@ -375,7 +375,7 @@ def cmd_explain(args) -> int:
     import json
     from pathlib import Path
 
-    from cvplay.cli import CommandError
+    from cvplay.errors import CommandError
     from cvplay.fetch import FetchError
     from cvplay.images import ImageError, encode_png, load_image
     from cvplay.runtime import create_classifier

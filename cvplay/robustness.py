@@ -314,7 +314,7 @@ def write_outputs(report: RobustnessReport, out_dir: str | Path) -> tuple[Path, 
 def cmd_robustness(args: argparse.Namespace) -> int:
     import sys
 
-    from cvplay.cli import CommandError
+    from cvplay.errors import CommandError
 
     try:
         distortions = get_distortions(args.transforms)
