@@ -111,3 +111,28 @@ def test_export_cli_refuses_calibration_without_int8(capsys):
     assert main(["export", "imagenet-lite0", "--precision", "fp16", "--calibration", "photos/"]) == 2
     error = capsys.readouterr().err.strip()
     assert error == "error: --calibration is for --precision int8 only"
+
+
+@pytest.mark.slow
+def test_train_int8_exports_a_logits_card_measured_through_the_runtime(tmp_path):
+    pytest.importorskip("tensorflow")
+    from cvplay.registry import read_card
+    from cvplay.runtime import Classifier, load_interpreter
+    from cvplay.training.trainer import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    for name, colour in {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}.items():
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(10):
+            pixels = np.clip(np.array(colour) + rng.integers(-40, 40, (24, 24, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "data" / name / f"{i}.png")
+    result = train(TrainConfig(data=str(tmp_path / "data"), out=str(tmp_path / "run"), backbone="small-cnn",
+                               image_size=24, epochs=4, augment="none", precision="int8"))
+    card = read_card(result.card_path)
+    assert card.output == "logits" and card.provenance["precision"] == "int8"
+    interpreter = load_interpreter(result.model_path, 1)
+    assert interpreter.get_input_details()[0]["dtype"] == np.float32
+    assert np.int8 in {detail["dtype"] for detail in interpreter.get_tensor_details()}
+    probabilities = Classifier(card).predict_proba([np.full((30, 30, 3), (220, 30, 30), np.uint8)])
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)  # softmax applied at serving
+    assert 0 <= card.metric("top1") <= 1

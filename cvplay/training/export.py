@@ -177,6 +177,48 @@ def _check_representative(representative: np.ndarray | None, keras_model) -> np.
     return representative
 
 
+def export_classifier(
+    keras_model,
+    path: str | os.PathLike[str],
+    precision: str = "fp32",
+    representative: np.ndarray | None = None,
+) -> tuple[Path, str]:
+    """Export a classifier that ends in a softmax; returns the path and the card's ``output``.
+
+    fp32/fp16 keep the softmax (``"probabilities"``). int8 exports the logits instead
+    (``"logits"``; :mod:`cvplay.runtime` applies the softmax in float), because a quantized
+    softmax rounds every probability to a multiple of 1/256 and ties the top classes.
+    """
+    if precision != "int8":
+        return export_tflite(keras_model, path, precision=precision), "probabilities"
+    return export_tflite(logits_model(keras_model), path, precision="int8", representative=representative), "logits"
+
+
+def logits_model(keras_model):
+    """The same model without its final softmax (a ``Softmax`` layer or a softmax ``Dense``)."""
+    import keras
+
+    last = keras_model.layers[-1]
+    if isinstance(last, keras.layers.Softmax):
+        return keras.Model(keras_model.inputs, last.input, name=f"{keras_model.name}_logits")
+    activation = getattr(last, "activation", None)
+    if isinstance(last, keras.layers.Dense) and getattr(activation, "__name__", "") == "softmax":
+        dense = keras.layers.Dense(last.units, name=f"{last.name}_logits", dtype="float32")
+        logits = dense(last.input)
+        dense.set_weights(last.get_weights())
+        return keras.Model(keras_model.inputs, logits, name=f"{keras_model.name}_logits")
+    raise ExportError("int8 export needs a classifier that ends in a softmax (a Softmax or a softmax Dense layer)")
+
+
+def representative_sample(dataset, indices: Sequence[int], input_spec, count: int = CALIBRATION_IMAGES) -> np.ndarray:
+    """``count`` training images spread evenly over ``indices``, prepared as the card says."""
+    from cvplay.preprocess import prepare_batch
+
+    indices = np.asarray(indices)
+    chosen = indices[np.linspace(0, len(indices) - 1, min(count, len(indices))).astype(int)] if len(indices) else indices
+    return prepare_batch([dataset.load(int(i)) for i in chosen], input_spec)
+
+
 def run_tflite(path: str | os.PathLike[str], batch: np.ndarray, num_threads: int | None = None) -> np.ndarray:
     """Outputs of a ``.tflite`` file on a prepared float batch, through a bare LiteRT interpreter."""
     from cvplay.runtime import load_interpreter
