@@ -12,6 +12,8 @@ then measures each file:
 * top-1/top-5 through ``cvplay.runtime`` on the 200 photos of ../shared/data/imagenet-samples;
 * model load time (``Classifier(card)``, median of 5) and the resident memory a fresh process
   gains by loading it and classifying once;
+* the process's CPU time per ``Classifier.predict`` (all threads; median): unlike the wall-clock
+  figures it barely moves when other processes load the machine;
 * single-image latency, median over ``--runs``: ``Classifier.predict`` on a real photo (crop,
   resize, normalise, lock, invoke, top-5) and a bare ``ai_edge_litert`` ``set_tensor + invoke +
   get_tensor`` on the prepared input with the same thread count, and their ratio.
@@ -133,6 +135,7 @@ def main() -> None:
             "rss_mb": resident_mb(card_path),
             "runtime": [],
             "bare": [],
+            "runtime_cpu": [],
         }
 
     for function in [f for r in runners.values() for f in r.values()]:
@@ -144,15 +147,17 @@ def main() -> None:
         for precision, functions in runners.items():
             for kind, function in functions.items():
                 for _ in range(per_round):
-                    start = time.perf_counter()
+                    start, cpu_start = time.perf_counter(), time.process_time()
                     function()
                     rows[precision][kind].append((time.perf_counter() - start) * 1000)
+                    if kind == "runtime":
+                        rows[precision]["runtime_cpu"].append((time.process_time() - cpu_start) * 1000)
 
     print(f"\n{len(images)} photos, {threads} threads, {per_round * rounds} runs per figure")
     print(f"photo for latency: {names[0]} {photo.shape[1]}x{photo.shape[0]} (center crop as each card says)\n")
     header = (
         f"{'model precision':<20}  {'size MB':>7}  {'top1':>6}  {'top5':>6}  {'cvplay ms':>9}  {'p90':>6}  "
-        f"{'bare ms':>7}  {'ratio':>5}  {'load ms':>7}  {'RSS MB':>6}"
+        f"{'bare ms':>7}  {'ratio':>5}  {'CPU ms':>6}  {'load ms':>7}  {'RSS MB':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -162,6 +167,7 @@ def main() -> None:
         print(
             f"{precision:<20}  {row['size_mb']:7.2f}  {row['top1']:6.3f}  {row['top5']:6.3f}  {runtime_ms:9.2f}  "
             f"{np.percentile(row['runtime'], 90):6.2f}  {bare_ms:7.2f}  {runtime_ms / bare_ms:5.2f}  "
+            f"{statistics.median(row['runtime_cpu']):6.2f}  "
             f"{row['load_ms']:7.1f}  {row['rss_mb']:6.1f}"
         )
 
