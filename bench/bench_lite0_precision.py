@@ -1,20 +1,24 @@
-"""fp32 vs fp16 for the shipped ImageNet EfficientNet-Lite0: size, accuracy, latency.
+"""Precisions (fp32, fp16, int8) of the ImageNet EfficientNet-Lites side by side: size, accuracy, latency.
 
-    python bench/bench_lite0_precision.py [--dir /tmp/cvplay-lite0-precision] [--runs 100] [--threads N]
+    python bench/bench_lite0_precision.py [--models imagenet-lite0,imagenet-lite2]
+        [--precisions fp32,fp16,int8] [--dir /tmp/cvplay-lite0-precision] [--runs 100] [--threads N]
 
-Exports both precisions with ``cvplay.training.export.export_imagenet_lite0`` into
-``--dir``/fp32 and ``--dir``/fp16 (needs the training extra; skipped when they are already
-there, ``--reexport`` to force), then measures each file:
+Exports each model and precision with ``cvplay.training.export.export_imagenet_lite`` into
+``--dir``/MODEL-PRECISION (needs the training extra; int8 is calibrated on CIFAR-100 photos from
+../shared, never on the 200 test photos; skipped when already there, ``--reexport`` to force),
+then measures each file:
 
 * size on disk;
 * top-1/top-5 through ``cvplay.runtime`` on the 200 photos of ../shared/data/imagenet-samples;
 * model load time (``Classifier(card)``, median of 5) and the resident memory a fresh process
   gains by loading it and classifying once;
+* the process's CPU time per ``Classifier.predict`` (all threads; median): unlike the wall-clock
+  figures it barely moves when other processes load the machine;
 * single-image latency, median over ``--runs``: ``Classifier.predict`` on a real photo (crop,
   resize, normalise, lock, invoke, top-5) and a bare ``ai_edge_litert`` ``set_tensor + invoke +
   get_tensor`` on the prepared input with the same thread count, and their ratio.
 
-The two models are timed in alternating rounds so that load from other processes on a shared
+All files are timed in alternating rounds so that load from other processes on a shared
 machine falls on both alike. Prints a table; asserts nothing.
 """
 
@@ -36,19 +40,17 @@ from cvplay.registry import read_card  # noqa: E402
 from cvplay.runtime import Classifier, default_num_threads  # noqa: E402
 from cvplay.training.export import load_imagenet_samples, top1_top5  # noqa: E402
 
-PRECISIONS = ("fp32", "fp16")
-
-
-def ensure_exports(root: Path, reexport: bool) -> dict[str, Path]:
+def ensure_exports(root: Path, models: list[str], precisions: list[str], reexport: bool) -> dict[str, Path]:
     cards = {}
-    for precision in PRECISIONS:
-        card = root / precision / "imagenet-lite0.json"
-        if reexport or not card.is_file():
-            from cvplay.training.export import export_imagenet_lite0
+    for model in models:
+        for precision in precisions:
+            card = root / f"{model}-{precision}" / f"{model}.json"
+            if reexport or not card.is_file():
+                from cvplay.training.export import export_imagenet_lite
 
-            print(f"exporting {precision} to {card.parent} ...", flush=True)
-            export_imagenet_lite0(card.parent, precision=precision)
-        cards[precision] = card
+                print(f"exporting {model} {precision} to {card.parent} ...", flush=True)
+                export_imagenet_lite(model, card.parent, precision=precision)
+            cards[f"{model} {precision}"] = card
     return cards
 
 
@@ -85,6 +87,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--reexport", action="store_true")
+    parser.add_argument("--models", default="imagenet-lite0", help="comma-separated: imagenet-lite0,imagenet-lite2")
+    parser.add_argument("--precisions", default="fp32,fp16", help="comma-separated: fp32,fp16,int8")
     args = parser.parse_args()
 
     from ai_edge_litert.interpreter import Interpreter
@@ -95,7 +99,7 @@ def main() -> None:
     images, targets, names = samples
     photo = images[0]
     threads = args.threads or default_num_threads()
-    cards = ensure_exports(args.dir, args.reexport)
+    cards = ensure_exports(args.dir, args.models.split(","), args.precisions.split(","), args.reexport)
 
     rows = {}
     runners = {}
@@ -131,6 +135,7 @@ def main() -> None:
             "rss_mb": resident_mb(card_path),
             "runtime": [],
             "bare": [],
+            "runtime_cpu": [],
         }
 
     for function in [f for r in runners.values() for f in r.values()]:
@@ -142,15 +147,17 @@ def main() -> None:
         for precision, functions in runners.items():
             for kind, function in functions.items():
                 for _ in range(per_round):
-                    start = time.perf_counter()
+                    start, cpu_start = time.perf_counter(), time.process_time()
                     function()
                     rows[precision][kind].append((time.perf_counter() - start) * 1000)
+                    if kind == "runtime":
+                        rows[precision]["runtime_cpu"].append((time.process_time() - cpu_start) * 1000)
 
-    print(f"\nEfficientNet-Lite0, {len(images)} photos, {threads} threads, {per_round * rounds} runs per figure")
-    print(f"photo for latency: {names[0]} {photo.shape[1]}x{photo.shape[0]} (center crop 0.875 -> 224)\n")
+    print(f"\n{len(images)} photos, {threads} threads, {per_round * rounds} runs per figure")
+    print(f"photo for latency: {names[0]} {photo.shape[1]}x{photo.shape[0]} (center crop as each card says)\n")
     header = (
-        f"{'precision':<9}  {'size MB':>7}  {'top1':>6}  {'top5':>6}  {'cvplay ms':>9}  {'p90':>6}  "
-        f"{'bare ms':>7}  {'ratio':>5}  {'load ms':>7}  {'RSS MB':>6}"
+        f"{'model precision':<20}  {'size MB':>7}  {'top1':>6}  {'top5':>6}  {'cvplay ms':>9}  {'p90':>6}  "
+        f"{'bare ms':>7}  {'ratio':>5}  {'CPU ms':>6}  {'load ms':>7}  {'RSS MB':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -158,8 +165,9 @@ def main() -> None:
         runtime_ms = statistics.median(row["runtime"])
         bare_ms = statistics.median(row["bare"])
         print(
-            f"{precision:<9}  {row['size_mb']:7.2f}  {row['top1']:6.3f}  {row['top5']:6.3f}  {runtime_ms:9.2f}  "
+            f"{precision:<20}  {row['size_mb']:7.2f}  {row['top1']:6.3f}  {row['top5']:6.3f}  {runtime_ms:9.2f}  "
             f"{np.percentile(row['runtime'], 90):6.2f}  {bare_ms:7.2f}  {runtime_ms / bare_ms:5.2f}  "
+            f"{statistics.median(row['runtime_cpu']):6.2f}  "
             f"{row['load_ms']:7.1f}  {row['rss_mb']:6.1f}"
         )
 

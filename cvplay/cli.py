@@ -121,11 +121,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         return cmd_export_openimages_ssd(args)
     try:
         from cvplay.training.efficientnet_lite import WeightsNotFoundError
-        from cvplay.training.export import ExportError, export_imagenet_lite0
+        from cvplay.training.export import ExportError, export_imagenet_lite
     except ImportError as error:
         raise CommandError(_training_missing(error)) from None
+    if args.calibration and args.precision != "int8":
+        raise CommandError("--calibration is for --precision int8 only")
     try:
-        card_path = export_imagenet_lite0(args.out, precision=args.precision)
+        card_path = export_imagenet_lite(args.model, args.out, precision=args.precision, calibration=args.calibration)
     except (WeightsNotFoundError, ExportError) as error:
         raise CommandError(str(error)) from None
     print(f"wrote {card_path}")
@@ -276,10 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(handler=cmd_predict)
 
     export = commands.add_parser("export", help="rebuild a shipped .tflite model (training extra)")
-    export.add_argument("model", choices=["imagenet-lite0", "openimages-ssd"])
+    export.add_argument("model", choices=["imagenet-lite0", "imagenet-lite2", "openimages-ssd"])
     export.add_argument("--out", default="models", help="output folder (default: models)")
-    export.add_argument("--precision", choices=["fp32", "fp16"], default="fp16",
-                        help="fp16 (default) is what ships: half the size, same top-1 (models/README.md)")
+    export.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="int8",
+                        help="int8 (default, what ships for imagenet-lite0): full-integer quantization calibrated on "
+                        "real photos, same top-1, faster; fp16: half the size of fp32, same top-1 (models/README.md)")
+    export.add_argument("--calibration", default=None, metavar="PATH",
+                        help="int8: folder of photos (or .npz with x) to calibrate on "
+                        "(default: CIFAR-100 photos from ../shared)")
     export.set_defaults(handler=cmd_export)
     add_export_openimages_arguments(export)
     add_detect_parser(commands)

@@ -120,3 +120,12 @@ def test_a_weights_file_of_another_model_is_one_clear_error(tmp_path):
     other.save_weights(path)
     with pytest.raises(backbones.BackboneError, match="not a weights file of ResNet50"):
         backbones.create_backbone("resnet50", (64, 64, 3), weights=str(path))
+
+
+def test_the_train_command_offers_every_registered_backbone():
+    from cvplay.cli import build_parser
+    from cvplay.training.cli_train import BACKBONE_CHOICES
+
+    assert set(BACKBONE_CHOICES) == {spec.name for spec in backbones.list_backbones()}
+    args = build_parser().parse_args(["train", "--data", "photos/", "--backbone", "efficientnet-lite2"])
+    assert args.backbone == "efficientnet-lite2"

