@@ -17,6 +17,7 @@ from cvplay.download import default_data_dir
 from cvplay.preprocess import thumbnail
 from cvplay.runtime import top_k
 from cvplay_ui.models import get_classifier, installed_cards
+from cvplay_ui.paths import shown_path
 from cvplay_ui.widgets import image_inputs
 
 KEY = "cifar"
@@ -119,7 +120,7 @@ if source is None:
     st.caption(
         "No CIFAR-100 test set is available here. To see random test images with their true and "
         "predicted labels, run `python -m cvplay data cifar100` once on a machine with internet: it "
-        f"downloads the official archive (161 MB, checksum verified) to `{default_data_dir()}`, where "
+        f"downloads the official archive (161 MB, checksum verified) to `{shown_path(default_data_dir())}`, where "
         "this page finds it. Or set `CVPLAY_CIFAR100` to a copy of `cifar-100-python.tar.gz` (or its "
         "extracted folder)."
     )

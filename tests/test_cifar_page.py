@@ -183,12 +183,12 @@ def test_no_test_set_says_how_to_get_one(cifar_models, monkeypatch, tmp_path):
     monkeypatch.delenv("CVPLAY_CIFAR100", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CVPLAY_DATA", str(tmp_path / "cvplay-data"))
+    monkeypatch.delenv("CVPLAY_DATA", raising=False)
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception
     message = next(str(c.value) for c in at.caption if "No CIFAR-100 test set is available here" in str(c.value))
     # cvplay's own command, not Keras (the app's install has none), and where it puts the archive.
-    assert "`python -m cvplay data cifar100`" in message and str(tmp_path / "cvplay-data") in message
+    assert "`python -m cvplay data cifar100`" in message and "`~/.cvplay/data`" in message
     assert "keras" not in message.lower()
 
 
