@@ -13,9 +13,11 @@ import streamlit as st
 
 from cvplay import gallery
 from cvplay.datasets import DatasetError, cifar100_test_source
+from cvplay.download import default_data_dir
 from cvplay.preprocess import thumbnail
 from cvplay.runtime import top_k
 from cvplay_ui.models import get_classifier, installed_cards
+from cvplay_ui.paths import shown_path
 from cvplay_ui.widgets import image_inputs
 
 KEY = "cifar"
@@ -116,10 +118,11 @@ st.subheader("Test images")
 source = cifar100_test_source()
 if source is None:
     st.caption(
-        "No CIFAR-100 test set is available here. Set `CVPLAY_CIFAR100` to the official "
-        "`cifar-100-python.tar.gz` (or its extracted folder), or let Keras download it once "
-        "(`python -c \"import keras; keras.datasets.cifar100.load_data()\"`), to see random test images "
-        "with their true and predicted labels."
+        "No CIFAR-100 test set is available here. To see random test images with their true and "
+        "predicted labels, run `python -m cvplay data cifar100` once on a machine with internet: it "
+        f"downloads the official archive (161 MB, checksum verified) to `{shown_path(default_data_dir())}`, where "
+        "this page finds it. Or set `CVPLAY_CIFAR100` to a copy of `cifar-100-python.tar.gz` (or its "
+        "extracted folder)."
     )
     st.stop()
 try:

@@ -10,6 +10,7 @@ import argparse
 import csv
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from cvplay.errors import CommandError
@@ -259,6 +260,32 @@ def add_detect_parser(commands) -> None:
     detect.set_defaults(handler=cmd_detect)
 
 
+# --- data ----------------------------------------------------------------------------------
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from cvplay.download import CIFAR100, DownloadError, default_data_dir, download_cifar100
+
+    directory = args.dir or default_data_dir()
+    print(f"CIFAR-100: {CIFAR100.url} ({CIFAR100.size_hint}) -> {directory}", file=sys.stderr)
+    try:
+        path, downloaded = download_cifar100(directory)
+    except DownloadError as error:
+        raise CommandError(str(error)) from None
+    print(f"{'downloaded' if downloaded else 'already there'}, checksums verified: {path}")
+    if args.dir is not None and path.parent.resolve() != default_data_dir().resolve():
+        print(f"The app looks in {default_data_dir()}; to use this copy: export CVPLAY_CIFAR100={path}")
+    return EXIT_OK
+
+
+def add_data_parser(commands) -> None:
+    data = commands.add_parser("data", help="download a dataset (the official CIFAR-100 archive), checksum verified")
+    data.add_argument("dataset", choices=["cifar100"])
+    data.add_argument("--dir", type=Path, default=None,
+                      help="where to put it (default: $CVPLAY_DATA or ~/.cvplay/data, where the app looks)")
+    data.set_defaults(handler=cmd_data)
+
+
 # --- parser --------------------------------------------------------------------------------
 
 
@@ -295,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(commands)
     add_evaluate_parser(commands)
+    add_data_parser(commands)
 
     from cvplay.explain import add_explain_parser
     from cvplay.robustness import add_robustness_parser

@@ -1028,6 +1028,11 @@ def _keras_cache_dirs() -> list[Path]:
 
 
 def _cifar_from_keras(subset: str, label_mode: str) -> ImageDataset:
+    from cvplay.download import CIFAR100, default_data_dir
+
+    downloaded = default_data_dir() / CIFAR100.filename  # python -m cvplay data cifar100
+    if downloaded.is_file():
+        return load_cifar100(downloaded, subset=subset, label_mode=label_mode)
     for cached in _keras_cache_dirs():
         if _cifar_pickle_dir(cached) is not None:
             return load_cifar100(cached, subset=subset, label_mode=label_mode)
@@ -1138,13 +1143,19 @@ def shared_dir() -> Path | None:
 def cifar100_test_source() -> Path | None:
     """A local CIFAR-100 source to evaluate on, or None.
 
-    In order: ``$CVPLAY_CIFAR100``; Keras' cache (``~/.keras/datasets/...``, official test set);
+    In order: ``$CVPLAY_CIFAR100``; the archive ``python -m cvplay data cifar100`` downloads
+    (``$CVPLAY_DATA`` or ``~/.cvplay/data``); Keras' cache (``~/.keras/datasets/...``, official test set);
     in development the ``../shared/data/cifar100`` pool (no official split: the pool excludes the
     held-back test images, so results on it are not official test figures).
     """
     env = os.environ.get("CVPLAY_CIFAR100")
     if env and Path(env).expanduser().exists():
         return Path(env).expanduser()
+    from cvplay.download import CIFAR100, default_data_dir
+
+    downloaded = default_data_dir() / CIFAR100.filename
+    if downloaded.is_file():
+        return downloaded
     for cached in _keras_cache_dirs():
         if _cifar_pickle_dir(cached) is not None:
             return cached

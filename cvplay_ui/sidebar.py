@@ -6,6 +6,7 @@ import streamlit as st
 
 from cvplay.registry import user_models_dir
 from cvplay_ui.models import registry_entries
+from cvplay_ui.paths import shown_path
 
 
 def render_model_status() -> None:
@@ -20,4 +21,4 @@ def render_model_status() -> None:
             st.markdown(f"**{card.display_name}**  \n`{card.name}` · {card.task} · {card.num_classes} classes")
         for entry in broken:
             st.warning(f"`{entry.name}` could not be loaded: {entry.error}")
-        st.caption(f"Add your own models to `{user_models_dir()}` (set `CVPLAY_MODELS` to change it).")
+        st.caption(f"Add your own models to `{shown_path(user_models_dir())}` (set `CVPLAY_MODELS` to change it).")

@@ -5,35 +5,53 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-# Rows tall enough for three lines: Streamlit wraps a cell's text only when rows are over 4rem.
-WRAPPING_ROW_HEIGHT = 72
+# Streamlit wraps a cell's text only when rows are over 4rem (64 px): rows get 3 to 6 lines of
+# about 20 px, as many as the longest result needs at about 50 characters a line.
+LINE_PX, PADDING_PX, CHARS_PER_LINE = 20, 14, 50
+MIN_LINES, MAX_LINES = 3, 6
+FAILED_PREFIX = "not classified: "
+# Column widths in px add up to the main column at a 1280-px window with the sidebar open (about
+# 820 px); wider windows stretch them all.
+RESULT_WIDTH = 380
 
 
-def results_table_config(table: pd.DataFrame) -> dict[str, object]:
-    """``st.dataframe`` keyword arguments for a :func:`cvplay.reports.topk_table`.
+def results_display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`cvplay.reports.topk_table` with a ``result`` column for the page: the top-k for a
+    classified input, why it failed otherwise. One wrapped text column instead of two keeps every
+    column inside the default width (the CSV keeps ``top_k`` and ``error`` apart)."""
+    errors = table["error"].fillna("").astype(str)
+    top_k = table["top_k"].fillna("").astype(str)
+    result = top_k.where(errors == "", FAILED_PREFIX + errors)
+    return table.assign(result=result.astype("string"))
 
-    The top-k and error texts wrap inside their cells instead of being cut off; the score is a
-    bar with its percentage and the class index an integer; a failed row's missing values are
-    blank; the error column is shown only when some input failed.
-    """
-    has_errors = bool(table["error"].fillna("").astype(str).str.len().gt(0).any()) if len(table) else False
-    columns = ["input", "label", "score", "index", "top_k"] + (["error"] if has_errors else [])
+
+def row_height(texts: pd.Series) -> int:
+    """Pixels per row for wrapped ``texts``: enough lines for the longest, within 3 to 6."""
+    longest = int(texts.fillna("").astype(str).str.len().max()) if len(texts) else 0
+    lines = min(MAX_LINES, max(MIN_LINES, -(-longest // CHARS_PER_LINE)))
+    return LINE_PX * lines + PADDING_PX
+
+
+def results_table_config(shown: pd.DataFrame) -> dict[str, object]:
+    """``st.dataframe`` keyword arguments for ``shown``, a :func:`results_display_table`: text wraps
+    in its cell instead of being cut off, the score is a bar with its percentage, the class index
+    an integer, and a failed row's missing values are blank."""
     return {
         "hide_index": True,
         "width": "stretch",
         "placeholder": "",
-        "row_height": WRAPPING_ROW_HEIGHT,
-        "column_order": columns,
+        "row_height": row_height(shown["result"]),
+        "column_order": ["input", "label", "score", "index", "result"],
         "column_config": {
-            "input": st.column_config.TextColumn("input", width="medium"),
-            "label": st.column_config.TextColumn("label", width="small"),
-            "score": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0, format="percent", width="small"),
-            "index": st.column_config.NumberColumn("class index", format="%d", width="small"),
-            "top_k": st.column_config.TextColumn("top-k (probability)", width="large"),
-            "error": st.column_config.TextColumn("error", width="medium"),
+            "input": st.column_config.TextColumn("input", width=140),
+            "label": st.column_config.TextColumn("label", width=110),
+            "score": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0, format="percent", width=100),
+            "index": st.column_config.NumberColumn("class index", format="%d", width=80),
+            "result": st.column_config.TextColumn("top-k (probability), or why it failed", width=RESULT_WIDTH),
         },
     }
 
 
 def show_results_table(table: pd.DataFrame) -> None:
-    st.dataframe(table, **results_table_config(table))
+    shown = results_display_table(table)
+    st.dataframe(shown, **results_table_config(shown))

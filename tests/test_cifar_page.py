@@ -183,9 +183,13 @@ def test_no_test_set_says_how_to_get_one(cifar_models, monkeypatch, tmp_path):
     monkeypatch.delenv("CVPLAY_CIFAR100", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CVPLAY_DATA", raising=False)
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception
-    assert any("No CIFAR-100 test set is available here" in str(c.value) for c in at.caption)
+    message = next(str(c.value) for c in at.caption if "No CIFAR-100 test set is available here" in str(c.value))
+    # cvplay's own command, not Keras (the app's install has none), and where it puts the archive.
+    assert "`python -m cvplay data cifar100`" in message and "`~/.cvplay/data`" in message
+    assert "keras" not in message.lower()
 
 
 def test_a_broken_test_set_gets_a_warning_not_a_traceback(cifar_models, monkeypatch, tmp_path):

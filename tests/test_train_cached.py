@@ -90,7 +90,15 @@ def test_evaluate_rebuilds_the_same_test_split(cached_run, capsys):
                  "--test-fraction", "0.2", "--split", "test", "--format", "json"])
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and report["n"] == 6 and report["top1"] == pytest.approx(result.metrics["top1"])
-    assert main(["evaluate", "--model", str(result.model_path), "--data", str(data), "--split", "test"]) == 2
+    # On the model's own training data the card supplies the fractions and seed: the same split.
+    assert main(["evaluate", "--model", str(result.model_path), "--data", str(data), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    again = json.loads(captured.out.strip().splitlines()[-1])
+    assert again["split"] == "test" and again["n"] == 6 and again["top1"] == pytest.approx(report["top1"])
+    assert "this is the model's training data (its data fingerprint matches the card's)" in captured.err
+    # Other data (here fewer images per class): a test split needs the fractions spelled out.
+    assert main(["evaluate", "--model", str(result.model_path), "--data", str(data), "--split", "test",
+                 "--max-per-class", "5"]) == 2
     assert "--test-fraction" in capsys.readouterr().err
 
 
