@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cvplay import augment, samples
+from cvplay_ui.robustness import sample_captions, sample_model
 from cvplay_ui.widgets import image_inputs
 
 KEY = "augment"
@@ -176,6 +177,7 @@ with previews:
     count = count_column.slider("Samples", 1, 16, value=8, key=key("count"))
     button_column.button("New samples", key=key("new-samples"), on_click=on_new_samples, icon=":material/casino:")
     show_params = st.checkbox("Show drawn parameters", key=key("show-params"))
+    judge = sample_model(KEY)
 
     if image is None:
         st.info("Add a photo (upload, URL or camera), or pick a built-in sample.")
@@ -192,8 +194,11 @@ with previews:
     st.caption("On: " + (", ".join(enabled) if enabled else "nothing (the 'none' policy)"))
 
     original_column, grid_column = st.columns([1, 3])
-    original_column.image(image, caption="Original", width="stretch")
     results = policy.preview(image, count, policy.seed)
+    captions = sample_captions(judge, image, [augmented for augmented, _ in results]) if judge else None
+    original_column.image(image, caption=captions.original if captions else "Original", width="stretch")
+    if captions:
+        original_column.caption(f"The model changes its answer on {captions.changed} of {count} samples.")
     per_row = 4
     with grid_column:
         for start in range(0, count, per_row):
@@ -202,6 +207,6 @@ with previews:
                 if index >= count:
                     break
                 augmented, drawn = results[index]
-                column.image(augmented, caption=f"Sample {index + 1}", width="stretch")
+                column.image(augmented, caption=captions.samples[index] if captions else f"Sample {index + 1}", width="stretch")
                 if show_params:
                     column.code(augment.format_params(drawn), language=None, wrap_lines=True)
