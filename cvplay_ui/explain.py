@@ -43,12 +43,13 @@ def heatmap_panel(classifier, image: np.ndarray, probabilities: np.ndarray, key:
     """A class picker (every class, most likely first; the top one by default) and the overlay."""
     order = [int(i) for i in np.argsort(-probabilities, kind="stable")]
     labels = classifier.labels
+    picture = st.container()  # above the picker, so the heatmap lines up with the photo
     chosen = st.selectbox(
         "Explain the class", order, key=key,
         format_func=lambda i: f"{label_format(labels[i])} ({probabilities[i]:.1%})",
         help="Any class, most likely first. " + HELP,
     )
-    with st.spinner("Hiding patches of the photo…"):
+    with picture, st.spinner("Hiding patches of the photo…"):
         overlay, peak, label = _overlay(_model_key(classifier), _digest(image), int(chosen), classifier, image)
-    st.image(overlay, width="stretch",
+    picture.image(overlay, width="stretch",
              caption=f"Heatmap for {label_format(label)}: hiding the hottest region lowers its probability by {peak:.1%}")
