@@ -140,13 +140,16 @@ def occlusion_map(classifier, view: np.ndarray, class_index: int, *, cells: int 
     patch_cells = max(1, min(patch_cells, cells))
     rows, cols = _cell_edges(view_height, cells), _cell_edges(view_width, cells)
     positions = [(r, c) for r in range(cells - patch_cells + 1) for c in range(cells - patch_cells + 1)]
-    if fill == "blur":
+    grey = np.broadcast_to(_fill_colour(spec), view.shape)
+    if fill in ("blur", "mix"):
         sigma = max(view_height, view_width) / cells
         filler = cv2.GaussianBlur(view, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
+        if fill == "mix":
+            filler = ((filler.astype(np.uint16) + grey) // 2).astype(np.uint8)
     elif fill == "grey":
-        filler = np.broadcast_to(_fill_colour(spec), view.shape)
+        filler = grey
     else:
-        raise ExplainError(f"unknown fill {fill!r}: grey or blur")
+        raise ExplainError(f"unknown fill {fill!r}: grey, blur or mix")
     base = float(classifier.predict_prepared(_view_to_inputs(view[None], spec))[0, class_index])
     drops = np.empty(len(positions), dtype=np.float64)
     for start in range(0, len(positions), CHUNK):
