@@ -29,10 +29,10 @@ from cvplay.runtime import create_classifier  # noqa: E402
 from pointing_game import play, shared_photos  # noqa: E402
 
 VARIANTS = {
-    "default: 8x8 cells, 2x2-cell grey patches (49 occlusions)": {},
+    "default: 8x8 cells, 2x2-cell patches of blur mixed with grey (49 occlusions)": {},
+    "8x8 cells, 2x2-cell grey patches": {"fill": "grey"},
     "8x8 cells, 2x2-cell blurred patches": {"fill": "blur"},
-    "7x7 cells, 2x2-cell grey patches (36 occlusions)": {"cells": 7},
-    "8x8 cells, 3x3-cell grey patches (36 occlusions)": {"patch_cells": 3},
+    "8x8 cells, 3x3-cell patches (36 occlusions)": {"patch_cells": 3},
 }
 
 

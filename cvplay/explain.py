@@ -1,9 +1,11 @@
 """Why did the model say that? Occlusion-sensitivity heatmaps for any LiteRT classifier.
 
-For one photo and one class, grey patches are slid over what the model sees and each patch's
-drop in that class's probability is recorded: a region whose hiding costs the class a lot is a
-region the answer comes from (Zeiler and Fergus, "Visualizing and Understanding Convolutional
-Networks", 2014). The method needs nothing but batched invokes of the ``.tflite`` file, so it
+For one photo and one class, patches are slid over what the model sees and each patch's drop in
+that class's probability is recorded: a region whose hiding costs the class a lot is a region the
+answer comes from (occlusion sensitivity: Zeiler and Fergus, "Visualizing and Understanding
+Convolutional Networks", 2014). A patch shows the region blurred and mixed half-way with the
+card's mean grey (:data:`FILL`): it removes detail and colour without drawing a hard-edged grey
+square, which measured best in the pointing game among grey, blur and this mix. The method needs nothing but batched invokes of the ``.tflite`` file, so it
 works for every installed classifier, shipped or trained by a user, with no second model output
 (a class activation map would need the last feature map as one, which neither the shipped
 models nor user exports have). ``bench/bench_explain.py`` measures the choice: the pointing game
@@ -43,6 +45,11 @@ from cvplay.registry import InputSpec
 #: moves one cell at a time: (CELLS - PATCH_CELLS + 1) ** 2 = 49 occluded copies per photo.
 CELLS = 8
 PATCH_CELLS = 2
+#: What a patch hides the view with: "mix" (default) is the mean of the blurred view and the card's
+#: mean grey, so a patch removes detail AND half the colour without drawing a hard grey square on
+#: a plain background; "grey" and "blur" are the alternatives it was measured against
+#: (bench/bench_explain.py --variants).
+FILL = "mix"
 #: Occluded copies per invoke batch (bounds memory: 16 x 224 x 224 x 3 float32 = 9.6 MB).
 CHUNK = 16
 UNSEEN_BELOW = 0.5  # a cell less than half inside the model's view counts as unseen
@@ -126,14 +133,15 @@ def _cell_edges(length: int, cells: int) -> np.ndarray:
 
 
 def _fill_colour(spec: InputSpec) -> np.ndarray:
-    """The grey a patch is filled with: the card's mean, which normalises to zero."""
+    """The card's mean grey, which normalises to zero."""
     return np.clip(np.rint(np.asarray(spec.mean, dtype=np.float64)), 0, 255).astype(np.uint8)
 
 
 def occlusion_map(classifier, view: np.ndarray, class_index: int, *, cells: int = CELLS,
-                  patch_cells: int = PATCH_CELLS, fill: str = "grey") -> tuple[np.ndarray, float]:
+                  patch_cells: int = PATCH_CELLS, fill: str = FILL) -> tuple[np.ndarray, float]:
     """``(cells, cells)`` drops of ``class_index``'s probability when each cell is hidden, and the
-    unoccluded probability. A cell's drop is the mean over the patches that cover it."""
+    unoccluded probability. A cell's drop is the mean over the patches that cover it; ``fill`` is
+    what a patch shows (see :data:`FILL`)."""
     spec = classifier.card.input
     view_height, view_width = view.shape[:2]
     cells = max(1, min(cells, view_height, view_width))
@@ -262,7 +270,7 @@ def resolve_class(labels: Sequence[str], value: str | int) -> int:
 
 
 def explain(classifier, image: np.ndarray, class_index: int | None = None, *, cells: int = CELLS,
-            patch_cells: int = PATCH_CELLS, fill: str = "grey") -> Explanation:
+            patch_cells: int = PATCH_CELLS, fill: str = FILL) -> Explanation:
     """The occlusion heatmap of ``class_index`` (default: the top class) for one RGB uint8 photo."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ExplainError(f"expected a (H, W, 3) uint8 RGB image, got shape {image.shape} dtype {image.dtype}")

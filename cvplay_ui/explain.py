@@ -11,7 +11,7 @@ import streamlit as st
 from cvplay.explain import explain, render_overlay
 
 HELP = (
-    "Grey patches are slid over what the model sees; where hiding the photo lowers the chosen class's "
+    "Patches that blur and grey out the photo are slid over what the model sees; where hiding the photo lowers the chosen class's "
     "probability most, the map is hottest. Hatched parts are outside the model's view (its centre crop)."
 )
 
