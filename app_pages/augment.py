@@ -10,6 +10,7 @@ import streamlit as st
 
 from cvplay import augment, samples
 from cvplay.augment_params import drawn_table
+from cvplay_ui.robustness import sample_captions, sample_model
 from cvplay_ui.widgets import image_inputs
 
 KEY = "augment"
@@ -178,6 +179,7 @@ with previews:
     count = count_column.slider("Samples", 1, 16, value=8, key=key("count"))
     button_column.button("New samples", key=key("new-samples"), on_click=on_new_samples, icon=":material/casino:")
     show_params = st.checkbox("Show drawn parameters", key=key("show-params"))
+    judge = sample_model(KEY)
 
     if image is None:
         st.info("Add a photo (upload, URL or camera), or pick a built-in sample.")
@@ -194,7 +196,12 @@ with previews:
     st.caption("On: " + (", ".join(enabled) if enabled else "nothing (the 'none' policy)"))
 
     results = policy.preview(image, count, policy.seed)
-    tiles = [(image, "Original")] + [(augmented, f"Sample {index}") for index, (augmented, _) in enumerate(results, start=1)]
+    captions = sample_captions(judge, image, [augmented for augmented, _ in results]) if judge else None
+    if captions:
+        st.caption(f"The model changes its answer on {captions.changed} of {count} samples.")
+    original_caption = captions.original if captions else "Original"
+    sample_labels = captions.samples if captions else [f"Sample {index}" for index in range(1, count + 1)]
+    tiles = [(image, original_caption)] + [(augmented, label) for (augmented, _), label in zip(results, sample_labels)]
     for start in range(0, len(tiles), PER_ROW):
         for column, (picture, caption) in zip(st.columns(PER_ROW), tiles[start:start + PER_ROW]):
             column.image(picture, caption=caption, width="stretch")

@@ -16,6 +16,7 @@ from cvplay.datasets import DatasetError, cifar100_test_source
 from cvplay.download import default_data_dir
 from cvplay.preprocess import thumbnail
 from cvplay.runtime import top_k
+from cvplay_ui.explain import heatmap_panel, heatmap_toggle
 from cvplay_ui.models import get_classifier, installed_cards
 from cvplay_ui.paths import shown_path
 from cvplay_ui.widgets import image_inputs
@@ -84,6 +85,7 @@ if card.input.thumbnail_size:
 
 classifier = get_classifier(card)
 inputs = image_inputs(KEY, multiple=True)
+show_heatmaps = heatmap_toggle(KEY)
 good = [item for item in inputs if item.ok]
 if len(good) > MAX_IMAGES:
     st.warning(f"Only the first {MAX_IMAGES} of {len(good)} photos are classified at once.")
@@ -94,11 +96,15 @@ if good:
     with st.spinner(f"Classifying {len(good)} photo(s)…"):
         probabilities = classifier.predict_proba([item.image for item in good])
         coarse = classifier.coarse_probabilities(probabilities)
-    for item, fine_row, coarse_row in zip(good, probabilities, coarse):
+    for position, (item, fine_row, coarse_row) in enumerate(zip(good, probabilities, coarse)):
         fine_top = top_k(fine_row, classifier.labels, k)
         coarse_top = top_k(coarse_row, card.coarse_labels, 3)
         st.divider()
-        photo, seen, results = st.columns([2, 1, 4])
+        photo, seen, *heat, results = st.columns([2, 1, 2, 3] if show_heatmaps else [2, 1, 4])
+        if heat:
+            with heat[0]:
+                heatmap_panel(classifier, item.image, fine_row, key=f"{KEY}-heatmap-{position}",
+                              label_format=lambda label: label.replace("_", " "))
         with photo:
             st.image(item.image, caption=item.name, width="stretch")
         with seen:

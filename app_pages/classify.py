@@ -5,6 +5,7 @@ import streamlit as st
 
 from cvplay.reports import probability_table, topk_table
 from cvplay.runtime import top_k
+from cvplay_ui.explain import heatmap_panel, heatmap_toggle
 from cvplay_ui.models import get_classifier, model_picker
 from cvplay_ui.tables import show_results_table
 from cvplay_ui.widgets import image_inputs
@@ -24,6 +25,7 @@ with top:
     k = st.slider("Top-k", min_value=1, max_value=10, value=5, key="classify-top-k")
 
 inputs = image_inputs("classify", multiple=True)
+show_heatmaps = heatmap_toggle("classify")
 
 if card is None:
     st.stop()
@@ -42,9 +44,13 @@ with st.spinner(f"Classifying {len(good)} image(s)…"):
     probabilities = classifier.predict_proba([item.image for item in good])
 predictions = {id(item): top_k(row, classifier.labels, k) for item, row in zip(good, probabilities)}
 
-for item in good:
+for position, (item, row) in enumerate(zip(good, probabilities)):
     top_predictions = predictions[id(item)]
-    picture, result = st.columns([1, 2], vertical_alignment="center")
+    columns = st.columns([1, 1, 2] if show_heatmaps else [1, 2], vertical_alignment="center")
+    picture, result = columns[0], columns[-1]
+    if show_heatmaps:
+        with columns[1]:
+            heatmap_panel(classifier, item.image, row, key=f"classify-heatmap-{position}")
     with picture:
         st.image(item.image, caption=item.name, width="stretch")
     with result:

@@ -232,6 +232,10 @@ if job is not None:
         with st.expander("Training log"):
             st.code("\n".join(snapshot["messages"]) or "(empty)", language=None)
         show_result(snapshot)
+        if snapshot["result"] is not None and not snapshot["error"]:
+            from cvplay_ui.robustness import robustness_panel
+
+            robustness_panel(snapshot["result"], upload if upload is not None else data_path)
         if snapshot["error"] and snapshot["result"] is None and job.details and "Error" in (job.details or ""):
             with st.expander("Details"):
                 st.code(job.details, language=None)

@@ -1,9 +1,11 @@
 """Why did the model say that? Occlusion-sensitivity heatmaps for any LiteRT classifier.
 
-For one photo and one class, grey patches are slid over what the model sees and each patch's
-drop in that class's probability is recorded: a region whose hiding costs the class a lot is a
-region the answer comes from (Zeiler and Fergus, "Visualizing and Understanding Convolutional
-Networks", 2014). The method needs nothing but batched invokes of the ``.tflite`` file, so it
+For one photo and one class, patches are slid over what the model sees and each patch's drop in
+that class's probability is recorded: a region whose hiding costs the class a lot is a region the
+answer comes from (occlusion sensitivity: Zeiler and Fergus, "Visualizing and Understanding
+Convolutional Networks", 2014). A patch shows the region blurred and mixed half-way with the
+card's mean grey (:data:`FILL`): it removes detail and colour without drawing a hard-edged grey
+square, which measured best in the pointing game among grey, blur and this mix. The method needs nothing but batched invokes of the ``.tflite`` file, so it
 works for every installed classifier, shipped or trained by a user, with no second model output
 (a class activation map would need the last feature map as one, which neither the shipped
 models nor user exports have). ``bench/bench_explain.py`` measures the choice: the pointing game
@@ -43,6 +45,11 @@ from cvplay.registry import InputSpec
 #: moves one cell at a time: (CELLS - PATCH_CELLS + 1) ** 2 = 49 occluded copies per photo.
 CELLS = 8
 PATCH_CELLS = 2
+#: What a patch hides the view with: "mix" (default) is the mean of the blurred view and the card's
+#: mean grey, so a patch removes detail AND half the colour without drawing a hard grey square on
+#: a plain background; "grey" and "blur" are the alternatives it was measured against
+#: (bench/bench_explain.py --variants).
+FILL = "mix"
 #: Occluded copies per invoke batch (bounds memory: 16 x 224 x 224 x 3 float32 = 9.6 MB).
 CHUNK = 16
 UNSEEN_BELOW = 0.5  # a cell less than half inside the model's view counts as unseen
@@ -126,28 +133,39 @@ def _cell_edges(length: int, cells: int) -> np.ndarray:
 
 
 def _fill_colour(spec: InputSpec) -> np.ndarray:
-    """The grey a patch is filled with: the card's mean, which normalises to zero."""
+    """The card's mean grey, which normalises to zero."""
     return np.clip(np.rint(np.asarray(spec.mean, dtype=np.float64)), 0, 255).astype(np.uint8)
 
 
 def occlusion_map(classifier, view: np.ndarray, class_index: int, *, cells: int = CELLS,
-                  patch_cells: int = PATCH_CELLS) -> tuple[np.ndarray, float]:
+                  patch_cells: int = PATCH_CELLS, fill: str = FILL) -> tuple[np.ndarray, float]:
     """``(cells, cells)`` drops of ``class_index``'s probability when each cell is hidden, and the
-    unoccluded probability. A cell's drop is the mean over the patches that cover it."""
+    unoccluded probability. A cell's drop is the mean over the patches that cover it; ``fill`` is
+    what a patch shows (see :data:`FILL`)."""
     spec = classifier.card.input
     view_height, view_width = view.shape[:2]
     cells = max(1, min(cells, view_height, view_width))
     patch_cells = max(1, min(patch_cells, cells))
     rows, cols = _cell_edges(view_height, cells), _cell_edges(view_width, cells)
     positions = [(r, c) for r in range(cells - patch_cells + 1) for c in range(cells - patch_cells + 1)]
-    fill = _fill_colour(spec)
+    grey = np.broadcast_to(_fill_colour(spec), view.shape)
+    if fill in ("blur", "mix"):
+        sigma = max(view_height, view_width) / cells
+        filler = cv2.GaussianBlur(view, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
+        if fill == "mix":
+            filler = ((filler.astype(np.uint16) + grey) // 2).astype(np.uint8)
+    elif fill == "grey":
+        filler = grey
+    else:
+        raise ExplainError(f"unknown fill {fill!r}: grey, blur or mix")
     base = float(classifier.predict_prepared(_view_to_inputs(view[None], spec))[0, class_index])
     drops = np.empty(len(positions), dtype=np.float64)
     for start in range(0, len(positions), CHUNK):
         chunk = positions[start : start + CHUNK]
         occluded = np.repeat(view[None], len(chunk), axis=0)
         for i, (r, c) in enumerate(chunk):
-            occluded[i, rows[r] : rows[r + patch_cells], cols[c] : cols[c + patch_cells]] = fill
+            box = (slice(rows[r], rows[r + patch_cells]), slice(cols[c], cols[c + patch_cells]))
+            occluded[i][box] = filler[box]
         scores = classifier.predict_prepared(_view_to_inputs(occluded, spec))[:, class_index]
         drops[start : start + len(chunk)] = base - scores
     total = np.zeros((cells, cells), dtype=np.float64)
@@ -252,7 +270,7 @@ def resolve_class(labels: Sequence[str], value: str | int) -> int:
 
 
 def explain(classifier, image: np.ndarray, class_index: int | None = None, *, cells: int = CELLS,
-            patch_cells: int = PATCH_CELLS) -> Explanation:
+            patch_cells: int = PATCH_CELLS, fill: str = FILL) -> Explanation:
     """The occlusion heatmap of ``class_index`` (default: the top class) for one RGB uint8 photo."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ExplainError(f"expected a (H, W, 3) uint8 RGB image, got shape {image.shape} dtype {image.dtype}")
@@ -262,7 +280,7 @@ def explain(classifier, image: np.ndarray, class_index: int | None = None, *, ce
     if not 0 <= index < len(probabilities):
         raise ExplainError(f"class index {index} is out of range (0..{len(probabilities) - 1})")
     view = model_view(image, spec)
-    view_heat, _ = occlusion_map(classifier, view, index, cells=cells, patch_cells=patch_cells)
+    view_heat, _ = occlusion_map(classifier, view, index, cells=cells, patch_cells=patch_cells, fill=fill)
     geometry = view_geometry(spec, image.shape[0], image.shape[1])
     grid, seen = to_photo_grid(view_heat, geometry, grid_shape(geometry, view_heat.shape[0]))
     labels = classifier.labels
@@ -318,21 +336,26 @@ def render_overlay(image: np.ndarray, explanation: Explanation, *, max_side: int
     out[_hatch(unseen)] = 200
     if not legend:
         return out
-    band_height = 64
-    canvas = Image.new("RGB", (max(size[0], 320), size[1] + band_height), "white")
+    # The legend grows with the picture, so it stays legible when the picture is shown small.
+    unit = max(1.0, max(size) / 320)
+    band_height = round(64 * unit)
+    canvas = Image.new("RGB", (max(size[0], round(320 * unit)), size[1] + band_height), "white")
     canvas.paste(Image.fromarray(out), (0, 0))
     draw = ImageDraw.Draw(canvas)
-    font = _font(13)
-    bar_left, bar_top, bar_width, bar_height = 8, size[1] + 8, min(200, canvas.width - 120), 12
+    font = _font(round(13 * unit))
+    bar_left, bar_top = round(8 * unit), size[1] + round(8 * unit)
+    bar_width, bar_height = round(min(200 * unit, canvas.width - 120 * unit)), round(12 * unit)
     ramp = cv2.applyColorMap(np.linspace(0, 255, bar_width).astype(np.uint8)[None, :], cv2.COLORMAP_TURBO)
     canvas.paste(Image.fromarray(cv2.cvtColor(np.repeat(ramp, bar_height, axis=0), cv2.COLOR_BGR2RGB)), (bar_left, bar_top))
-    draw.text((bar_left, bar_top + bar_height + 2), "0", fill="black", font=font)
-    draw.text((bar_left + bar_width - 30, bar_top + bar_height + 2), f"{peak:.2f}", fill="black", font=font)
-    draw.text((bar_left, bar_top + bar_height + 18), _ascii(f"drop in P({explanation.label}) when hidden"), fill="black", font=font)
-    swatch = np.full((bar_height, 24, 3), 90, np.uint8)
-    swatch[_hatch(np.ones((bar_height, 24), bool), 6)] = 200
-    canvas.paste(Image.fromarray(swatch), (bar_left + bar_width + 12, bar_top))
-    draw.text((bar_left + bar_width + 40, bar_top - 1), "not seen", fill="black", font=font)
+    draw.text((bar_left, bar_top + bar_height + 2 * unit), "0", fill="black", font=font)
+    draw.text((bar_left + bar_width - 30 * unit, bar_top + bar_height + 2 * unit), f"{peak:.2f}", fill="black", font=font)
+    draw.text((bar_left, bar_top + bar_height + 18 * unit), _ascii(f"drop in P({explanation.label}) when hidden"),
+              fill="black", font=font)
+    swatch_width = round(24 * unit)
+    swatch = np.full((bar_height, swatch_width, 3), 90, np.uint8)
+    swatch[_hatch(np.ones((bar_height, swatch_width), bool), 6)] = 200
+    canvas.paste(Image.fromarray(swatch), (round(bar_left + bar_width + 12 * unit), bar_top))
+    draw.text((bar_left + bar_width + 40 * unit, bar_top - unit), "not seen", fill="black", font=font)
     return np.asarray(canvas)
 
 
