@@ -120,7 +120,7 @@ st.info(
 # or disappears (the class filter, "classify every Nth frame", an error) lives inside one of
 # these containers, so the video component never moves and the stream survives a change of
 # detector.
-controls = st.columns([3, 2, 2, 2, 2])
+controls = st.columns([4, 2, 2, 2, 2])
 options_area = st.container()
 messages = st.container()
 
@@ -243,7 +243,10 @@ def live_panel() -> None:
         frame_table,
         hide_index=True,
         width="stretch",
-        column_config={"score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.2f")},
+        column_config={
+            "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.2f", width="small"),
+            **{corner: st.column_config.NumberColumn(corner, width="small") for corner in ("x1", "y1", "x2", "y2")},
+        },
     )
 
 

@@ -68,6 +68,37 @@ def test_frame(width: int, height: int) -> tuple[np.ndarray, str]:
     return np.clip(image.astype(int) + noise, 0, 255).astype(np.uint8), "synthetic (no face)"
 
 
+def codec_rows(rgb: np.ndarray, runs: int) -> list:
+    """aiortc's VP8 encode and decode of one 4:2:0 frame (a moving picture, so the encoder works)."""
+    import fractions
+
+    from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder
+    from aiortc.jitterbuffer import JitterFrame
+
+    encoder, decoder = Vp8Encoder(), Vp8Decoder()
+    frames = []
+    for index in range(max(30, runs)):
+        frame = av.VideoFrame.from_ndarray(np.roll(rgb, 4 * index, axis=1), format="rgb24").reformat(format="yuv420p")
+        frame.pts, frame.time_base = index * 3000, fractions.Fraction(1, 90000)
+        frames.append(frame)
+    encode_times, decode_times = [], []
+    for index, frame in enumerate(frames):
+        start = time.perf_counter()
+        payloads, timestamp = encoder.encode(frame, force_keyframe=index == 0)
+        encode_times.append((time.perf_counter() - start) * 1000)
+        # aiortc's VP8 payloads carry a descriptor; the depacketizer joins them back into a frame.
+        from aiortc.codecs.vpx import VpxPayloadDescriptor
+
+        data = b"".join(VpxPayloadDescriptor.parse(payload)[1] for payload in payloads)
+        start = time.perf_counter()
+        decoder.decode(JitterFrame(data=data, timestamp=timestamp))
+        decode_times.append((time.perf_counter() - start) * 1000)
+    return [
+        ("VP8 encode (aiortc, 500 kbit/s)", "one frame out", encode_times[5:], None, "the annotated frame going back"),
+        ("VP8 decode (aiortc)", "one frame in", decode_times[5:], None, "the camera frame arriving"),
+    ]
+
+
 def timed(function, runs: int) -> list[float]:
     for _ in range(max(5, runs // 20)):
         function()
@@ -132,6 +163,13 @@ def main() -> None:
                  timed(lambda: processor.video_frame_callback(video_frame), args.runs), 33.0,
                  "frames in between reuse the answer")
             )
+
+    # What else a frame costs on the server in the browser pipeline: aiortc's VP8 decoder (the
+    # camera's frames) and encoder (the annotated frames going back), at aiortc's default bitrate.
+    try:
+        rows += codec_rows(object_rgb, args.runs)
+    except Exception as error:  # noqa: BLE001 - optional rows; aiortc's internals may change
+        rows.append(("VP8 (aiortc)", "encode/decode", None, None, f"n/a: {type(error).__name__}: {error}"))
 
     print(
         f"frame {args.width}x{args.height}, runs {args.runs}, "

@@ -666,7 +666,7 @@ def detector_title(name: str) -> str:
     if name.startswith(CLASSIFY_PREFIX):
         return f"{name[len(CLASSIFY_PREFIX):]} (classify the whole frame)"
     if name == DEFAULT_DETECTOR:
-        return f"{name}: 23 everyday objects (SSD-MobileNetV2, Open Images)"
+        return f"{name} (23 everyday objects)"
     return f"{name} (detection model)"
 
 
