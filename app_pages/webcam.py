@@ -1,7 +1,15 @@
-"""Webcam: real-time detection on the camera, streamed to the server and back over WebRTC.
+"""Webcam: real-time detection on the camera, streamed to the server and back over WebRTC, and
+"Detect in photos" for places where a live camera cannot run (:mod:`cvplay_ui.photo_detection`).
 
 The frame work lives in :mod:`cvplay.webcam` (one FrameProcessor per session, fed from
 streamlit-webrtc's worker thread); this page only renders controls, the video and the live table.
+
+Deep links: ``/webcam?classifier=MODEL`` opens live whole-frame classification with MODEL chosen;
+``/webcam?mode=photos`` opens the photo mode. Each is applied once, then the visitor is free.
+
+Layout rule: every block above the video is created on every run in the same order; controls
+that come and go live inside fixed containers. A component whose position changes is remounted
+by the browser, which would stop the stream when the detector changes.
 
 Stale frames: ``async_processing=True`` makes streamlit-webrtc put every incoming frame into a
 queue that a worker thread drains; it hands only the newest frame of each batch to the callback
@@ -120,7 +128,7 @@ st.info(
 # or disappears (the class filter, "classify every Nth frame", an error) lives inside one of
 # these containers, so the video component never moves and the stream survives a change of
 # detector.
-controls = st.columns([3, 2, 2, 2, 2])
+controls = st.columns([4, 2, 2, 2, 2])
 options_area = st.container()
 messages = st.container()
 
@@ -243,7 +251,10 @@ def live_panel() -> None:
         frame_table,
         hide_index=True,
         width="stretch",
-        column_config={"score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.2f")},
+        column_config={
+            "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.2f", width="small"),
+            **{corner: st.column_config.NumberColumn(corner, width="small") for corner in ("x1", "y1", "x2", "y2")},
+        },
     )
 
 

@@ -27,7 +27,7 @@ MAX_PHOTOS = 20
 
 def render_photo_detection(key: str) -> None:
     names = [name for name in list_detectors() if not name.startswith(CLASSIFY_PREFIX)]
-    controls = st.columns([3, 2, 2, 2])
+    controls = st.columns([4, 2, 2, 2])
     with controls[0]:
         name = st.selectbox("Detector", names, index=names.index(default_detector(names)), format_func=detector_title, key=f"{key}-detector")
     with controls[1]:
@@ -59,7 +59,7 @@ def render_photo_detection(key: str) -> None:
     with st.spinner(f"Detecting objects in {len(good)} photo(s)…"):
         results = [(item, detect_photo(detector, item.image, float(score), float(iou), int(limit), classes)) for item in good]
     for item, found in results:
-        picture, table = st.columns([3, 2])
+        picture, table = st.columns([1, 1])
         with picture:
             height, width = item.image.shape[:2]
             st.image(annotate(item.image, found), caption=f"{item.name} ({width} × {height})", width="stretch")
@@ -70,7 +70,8 @@ def render_photo_detection(key: str) -> None:
                     [{"label": d.label, "score": float(d.score), "x1": d.box[0], "y1": d.box[1], "x2": d.box[2], "y2": d.box[3]} for d in found]
                 )
                 st.dataframe(frame, hide_index=True, width="stretch", column_config={
-                    "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.2f")})
+                    "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.2f", width="small"),
+                    **{corner: st.column_config.NumberColumn(corner, width="small") for corner in ("x1", "y1", "x2", "y2")}})
             else:
                 st.caption("Nothing above the score threshold. Lower it to see weaker guesses.")
         rows += detection_rows(item.name, found)

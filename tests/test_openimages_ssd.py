@@ -257,6 +257,13 @@ def test_shipped_card_and_model(shipped):
     assert (SHIPPED_MODELS_DIR / "openimages-ssd.NOTICE").read_text().count("Apache License") >= 1
 
 
+def test_fast_input_preparation_equals_the_shared_one(shipped):
+    from cvplay.preprocess import prepare
+
+    for rgb in (photo("chelsea"), np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)):
+        np.testing.assert_array_equal(shipped._batch(rgb)[0], prepare(rgb, shipped.card.input))
+
+
 def test_committed_card_and_notice_are_what_the_export_writes():
     """The rebuild reproduces the committed files: the card and notice are built from the label
     map and model bytes alone (the label map is rebuilt from the card's labels and checked)."""

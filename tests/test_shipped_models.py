@@ -26,9 +26,20 @@ def test_shipped_model_loads_predicts_and_documents_itself(name):
     card = read_card(SHIPPED_MODELS_DIR / f"{name}.json")
     assert card.name == name and card.model_path.is_file()
     assert card.model_path.stat().st_size < 25 * 2**20  # keeps the Heroku slug small
-    classifier = Classifier(card)
     rng = np.random.default_rng(0)
     photos = [rng.integers(0, 256, (300, 400, 3), dtype=np.uint8), rng.integers(0, 256, (50, 40, 3), dtype=np.uint8)]
+    if card.task == "detect":
+        from cvplay.detect import create_detector
+
+        detector = create_detector(str(card.card_path))
+        for photo in photos:
+            for detection in detector.detect(photo, score_threshold=0.0, max_detections=50):
+                x1, y1, x2, y2 = detection.box
+                assert 0 <= x1 < x2 <= photo.shape[1] and 0 <= y1 < y2 <= photo.shape[0]
+                assert detection.label in card.labels and 0.0 <= detection.score <= 1.0
+        assert card.metrics and all(entry.get("data") and entry.get("command") for entry in card.metrics)
+        return
+    classifier = Classifier(card)
     probabilities = classifier.predict_proba(photos)
     assert probabilities.shape == (2, card.num_classes)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)

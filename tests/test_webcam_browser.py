@@ -14,7 +14,7 @@ import time
 import pytest
 
 import e2e_support
-from e2e_support import ROOT, chromium_page, streamlit_server, wait_for_streamlit
+from e2e_support import ROOT, chromium_page, streamlit_server, wait_for_streamlit  # noqa: F401
 
 WEBRTC_IFRAME = 'iframe[title*="streamlit_webrtc"]'
 STREAM_SECONDS = 5.0
@@ -111,18 +111,27 @@ def test_webcam_streams_annotated_frames(capsys):
 
 
 def write_y4m(path, rgb, frames: int = 2, fps: int = 20):
-    """A short Y4M clip of one picture: Chromium plays it (looped) as the fake camera."""
-    import av
+    """A Y4M clip of one picture at ``fps``: Chromium plays it, looped, as the fake camera
+    (``--use-file-for-fake-video-capture``) at the clip's frame rate. Y4M is a text header and
+    raw 4:2:0 frames; the picture is converted with OpenCV (BT.601, as Chromium reads Y4M)."""
+    import cv2
 
-    with av.open(str(path), "w", format="yuv4mpegpipe") as container:
-        stream = container.add_stream("rawvideo", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = rgb.shape[1], rgb.shape[0], "yuv420p"
+    height, width = rgb.shape[:2]
+    if height % 2 or width % 2:
+        raise ValueError("Y4M 4:2:0 needs an even width and height")
+    planes = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes()  # Y, then U, then V
+    with open(path, "wb") as clip:
+        clip.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode("ascii"))
         for _ in range(frames):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            clip.write(b"FRAME\n")
+            clip.write(planes)
     return path
+
+
+def choose_detector(page, title: str) -> None:
+    """Pick a detector in the page's "Detector" selectbox by its shown title."""
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Detector").first.click()
+    page.get_by_role("option", name=title).first.click()
 
 
 @pytest.mark.browser
@@ -139,7 +148,12 @@ def test_webcam_finds_a_real_face(shared, tmp_path, capsys):
     script, path = webcam_target()
     camera = [f"--use-file-for-fake-video-capture={clip}"]
     with streamlit_server(script, env={"CVPLAY_WEBRTC_LOOPBACK": "1"}) as server, chromium_page(fake_media=True, extra_args=camera) as page:
-        open_and_start(page, server, path)
+        page.goto(server.url + path)
+        wait_for_streamlit(page)
+        page.wait_for_selector(WEBRTC_IFRAME, timeout=60_000)
+        choose_detector(page, "Frontal face (Haar)")
+        wait_for_streamlit(page)
+        page.frame_locator(WEBRTC_IFRAME).first.get_by_role("button", name="START").click()
         wait_for_frames(page, server)
         caption = page.get_by_text(re.compile(r"haar:face: \d+ result")).first
         deadline = time.monotonic() + 30
@@ -148,6 +162,66 @@ def test_webcam_finds_a_real_face(shared, tmp_path, capsys):
             time.sleep(0.5)
         with capsys.disabled():
             print(f"\nwebcam e2e, real face: {caption.inner_text()}; metrics {metrics(page)}")
+        stop(page)
+
+
+CLIP_FPS = 30
+MEASURE_SECONDS = 10.0
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_default_detector_on_a_30_fps_camera_and_a_switch_to_a_classifier(tmp_path, capsys):
+    """The goal run: a 30 fps clip of a real photo (scikit-image's astronaut, a person) as the
+    camera, the default detector (openimages-ssd); prints the processed FPS, checks the live
+    table lists the person, then switches to a whole-frame classifier while streaming and checks
+    the stream goes on. One command: python -m pytest tests/test_webcam_browser.py -s -k 30_fps"""
+    import cv2
+
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) provides the sample photo")
+    rgb = cv2.resize(skimage_data.astronaut(), (640, 480), interpolation=cv2.INTER_AREA)
+    clip = write_y4m(tmp_path / "astronaut-30fps.y4m", rgb, frames=CLIP_FPS, fps=CLIP_FPS)
+    camera = [f"--use-file-for-fake-video-capture={clip}"]
+    script, path = webcam_target()
+    with streamlit_server(script, env={"CVPLAY_WEBRTC_LOOPBACK": "1"}) as server, chromium_page(fake_media=True, extra_args=camera) as page:
+        open_and_start(page, server, path)
+        first = wait_for_frames(page, server, timeout=90)
+        time.sleep(2.0)  # let the encoder's bitrate and the frame rate settle
+        start_count, start = frames_processed(page), time.monotonic()
+        time.sleep(MEASURE_SECONDS)
+        counted = (frames_processed(page) - start_count) / (time.monotonic() - start)
+        shown = metrics(page)
+        table = page.locator('[data-testid="stDataFrame"]').first
+        deadline = time.monotonic() + 20
+        while "openimages-ssd" not in page.inner_text("body") or not page.get_by_text(re.compile(r"openimages-ssd.*result")).count():
+            assert time.monotonic() < deadline, page.inner_text("body")[-2000:]
+            time.sleep(0.5)
+        caption = page.get_by_text(re.compile(r"openimages-ssd.*result")).first.inner_text()
+        # The live table lists the person (a canvas grid: its cells are in the hidden accessible table).
+        deadline = time.monotonic() + 20
+        while "Person" not in (table.text_content() or ""):
+            assert time.monotonic() < deadline, f"no Person in the table; caption {caption!r}"
+            time.sleep(0.5)
+        with capsys.disabled():
+            print(
+                f"\nwebcam e2e, {CLIP_FPS} fps clip of a real photo (astronaut), default detector: "
+                f"processed {counted:.1f} frames/s over {MEASURE_SECONDS:.0f} s (counter), page FPS {shown.get('FPS')}, "
+                f"ms/frame {shown.get('ms / frame')}; {caption}; first frame after {first} frames"
+            )
+
+        # Switch to whole-frame classification while streaming: the stream must go on.
+        choose_detector(page, "imagenet-lite0 (classify the whole frame)")
+        deadline = time.monotonic() + 60
+        while not page.get_by_text(re.compile(r"classify:imagenet-lite0.*result")).count():
+            assert time.monotonic() < deadline, "the classifier's results never arrived after the switch"
+            time.sleep(0.5)
+        before = frames_processed(page)
+        time.sleep(3.0)
+        after = frames_processed(page)
+        assert after > before + 10, (before, after)
+        assert page.frame_locator(WEBRTC_IFRAME).first.get_by_role("button", name="STOP").count() == 1
+        with capsys.disabled():
+            print(f"after the switch to classify:imagenet-lite0: {(after - before) / 3.0:.1f} frames/s, the stream went on")
         stop(page)
 
 
