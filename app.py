@@ -7,9 +7,11 @@ folder and serve a deep link such as /classify without running this file.
 
 import streamlit as st
 
+from cvplay_ui import housekeeping
 from cvplay_ui.sidebar import render_model_status
 
 st.set_page_config(page_title="cvplay", page_icon=":material/visibility:", layout="wide")
+housekeeping.start()  # releases what ended sessions leave behind (memory on a small dyno)
 
 PAGES = [
     st.Page("app_pages/cifar100.py", title="CIFAR-100", icon=":material/category:", url_path="cifar100", default=True),
