@@ -34,6 +34,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -48,6 +49,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 # The serving environment of the Procfile (a test keeps the two in step).
 SERVING_ENV = {"MALLOC_ARENA_MAX": "2", "CVPLAY_SHARED": "/nonexistent", "CVPLAY_CIFAR100": ""}
+SERVING_ARGS = ["--server.maxUploadSize", "20"]
 GOALS = {"peak_rss_mb": 400.0, "second_wave_ratio": 1.15, "upload_growth": 0.10}
 
 
@@ -439,9 +441,11 @@ async def run_wave(browser, base_url: str, wave: str, visitors: int, pages: Sequ
     return [result for group in groups for result in group]
 
 
-async def upload_rounds(browser, base_url: str, rounds: int, photos: Sequence[Path], sampler: RssSampler,
+async def upload_rounds(browser, base_url: str, rounds: int, photo_sets: Sequence[Sequence[Path]], sampler: RssSampler,
                         timeout_ms: int) -> tuple[list[PageResult], list[int]]:
-    """One visitor: upload the photos on the classify page, wait, clear them; RSS after each round."""
+    """One visitor: upload new photos on the classify page, wait for the results, clear them;
+    RSS after each round. (Each round has its own files: a browser does not re-send a file
+    input's unchanged selection.)"""
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     results, rss = [], []
     try:
@@ -451,8 +455,9 @@ async def upload_rounds(browser, base_url: str, rounds: int, photos: Sequence[Pa
         for number in range(rounds):
             started = time.perf_counter()
             try:
-                await _upload(page, photos, timeout_ms)
-                delete = page.locator('[data-testid="stFileUploaderDeleteBtn"] button')
+                await _upload(page, photo_sets[number % len(photo_sets)], timeout_ms)
+                delete = page.locator('[data-testid="stFileChipDeleteBtn"] button, '
+                                      '[data-testid="stFileUploaderDeleteBtn"] button')  # Streamlit 1.67, older
                 while await delete.count():
                     await delete.first.click()
                     await page.wait_for_timeout(200)
@@ -465,6 +470,9 @@ async def upload_rounds(browser, base_url: str, rounds: int, photos: Sequence[Pa
                                           f"round {number + 1}: {type(error).__name__}: {str(error).splitlines()[0][:160]}"))
             await asyncio.sleep(0.5)
             rss.append(sampler.sample().rss_bytes)
+            if number in (0, rounds - 1) or (number + 1) % 5 == 0 or not results[-1].ok:
+                print(f"  round {number + 1}: {'ok' if results[-1].ok else results[-1].error} in "
+                      f"{results[-1].seconds:.1f} s, RSS {rss[-1] / 2**20:.0f} MB", flush=True)
     finally:
         await context.close()
     return results, rss
@@ -556,6 +564,9 @@ async def drive(args, base_url: str, sampler: RssSampler, photo_dir: Path) -> di
                                               timeout_ms)
                 results += wave_results
                 wave_times.append(wave_seconds(wave_results, wave))
+                failed = sum(not r.ok for r in wave_results)
+                print(f"  {wave} took {wave_times[-1]:.1f} s, {failed} failed page(s), peak RSS "
+                      f"{sampler.peak(wave) / 2**20:.0f} MB; settling {args.settle_s:.0f} s", flush=True)
                 sampler.mark(f"after {wave}")
                 await asyncio.sleep(args.settle_s)
                 settled.append(sampler.sample().rss_bytes)
@@ -563,8 +574,9 @@ async def drive(args, base_url: str, sampler: RssSampler, photo_dir: Path) -> di
             if args.upload_rounds:
                 sampler.mark("uploads")
                 print(f"upload rounds: {args.upload_rounds} x {args.photos} photos on the classify page", flush=True)
+                round_sets = [make_photos(photo_dir, args.photos, 1000 + number) for number in range(args.upload_rounds)]
                 upload_results, upload_rss = await upload_rounds(browser, base_url, args.upload_rounds,
-                                                                 photo_sets[0], sampler, timeout_ms)
+                                                                 round_sets, sampler, timeout_ms)
                 results += upload_results
                 sampler.mark("after uploads")
         finally:
@@ -607,8 +619,13 @@ def report(args, sampler: RssSampler, figures: dict, group: MemoryCgroup | None,
             "cgroup": str(group.path) if group else None, "goals": [{"goal": g, "met": m, "figure": f} for g, m, f in goals]}
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(f"stopped by signal {signum}")  # runs the clean-up: server, cgroup, browser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     env: dict[str, str | None] = dict(SERVING_ENV)
     for item in args.env:
         key, _, value = item.partition("=")
@@ -616,7 +633,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"server environment: {' '.join(f'{k}={v}' if v is not None else f'(no {k})' for k, v in env.items())}  "
           f"({os.cpu_count()} CPUs; other load on the machine slows the visitors)")
     with tempfile.TemporaryDirectory(prefix="cvplay-load-") as photo_dir, \
-            server_in_cgroup(args.app, memory_mb=args.memory_mb, env=env, extra_args=args.server_arg) as (server, group):
+            server_in_cgroup(args.app, memory_mb=args.memory_mb, env=env,
+                             extra_args=[*SERVING_ARGS, *args.server_arg]) as (server, group):
         with RssSampler(server.process.pid, interval=args.sample_s) as sampler:
             sampler.mark("idle")
             time.sleep(2)
