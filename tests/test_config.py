@@ -47,7 +47,8 @@ def streamlit_options(*names: str) -> dict:
 
 def test_streamlit_reads_the_production_settings():
     options = streamlit_options("server.fileWatcherType", "server.runOnSave", "browser.gatherUsageStats",
-                                "server.headless", "server.maxUploadSize", "server.disconnectedSessionTTL")
+                                "server.headless", "server.maxUploadSize", "server.disconnectedSessionTTL",
+                                "server.maxCacheDataSize")
     assert options["server.fileWatcherType"] == "none"  # no "Inotify queue overflowed" (issue 12, item 8)
     assert options["server.runOnSave"] is False
     assert options["browser.gatherUsageStats"] is False
@@ -56,6 +57,8 @@ def test_streamlit_reads_the_production_settings():
     assert options["server.maxUploadSize"] == train_zip_max_mb()
     # Disconnected sessions (state, uploads, images) go sooner than Streamlit's 120 s default.
     assert 10 <= options["server.disconnectedSessionTTL"] < 120
+    # Cached URL fetches (up to 20 MB each) cannot grow without bound.
+    assert options["server.maxCacheDataSize"] == "64mb"
 
 
 def test_config_file_is_valid_toml_with_no_unknown_sections():
