@@ -395,7 +395,7 @@ async def _upload(page, photos: Sequence[Path], timeout_ms: int) -> None:
 async def visit(page, base_url: str, name: str, photos: Sequence[Path], home_photos: Sequence[Path],
                 timeout_ms: int) -> None:
     """Open one page as a visitor would and wait for its result; raises when it does not come."""
-    await page.goto(f"{base_url}/{name}", wait_until="domcontentloaded")
+    await page.goto(f"{base_url}/{name}", wait_until="domcontentloaded", timeout=timeout_ms)
     await _wait_ready(page, timeout_ms)
     if name == "cifar100":
         await page.locator("h1", has_text="CIFAR-100").wait_for(timeout=timeout_ms)
@@ -450,7 +450,7 @@ async def upload_rounds(browser, base_url: str, rounds: int, photo_sets: Sequenc
     results, rss = [], []
     try:
         page = await context.new_page()
-        await page.goto(f"{base_url}/classify", wait_until="domcontentloaded")
+        await page.goto(f"{base_url}/classify", wait_until="domcontentloaded", timeout=timeout_ms)
         await _wait_ready(page, timeout_ms)
         for number in range(rounds):
             started = time.perf_counter()
