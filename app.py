@@ -18,12 +18,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from cvplay_ui import housekeeping
 from cvplay_ui.sidebar import render_model_status
 
 HOME_URL_PATH = "cifar100"
 FAVICON = Path(__file__).resolve().parent / "cvplay_ui" / "assets" / "favicon.png"
 
 st.set_page_config(page_title="cvplay", page_icon=str(FAVICON), layout="wide")
+housekeeping.start()  # releases what ended sessions leave behind (memory on a small dyno)
 
 HOME = st.Page(
     "app_pages/cifar100.py", title="CIFAR-100", icon=":material/category:", url_path="home", default=True

@@ -1,14 +1,16 @@
 """Train your own classifier: transfer learning on a .zip (or folder) of class folders.
 
-Thin page: the work is :func:`cvplay.training.trainer.train`, run in a background thread
-(:class:`cvplay.training.jobs.TrainJob`) so that other sessions keep using the app while the
-page polls progress. TensorFlow is imported only when training starts.
+Thin page: the work is :func:`cvplay.training.trainer.train`, run in a separate process
+(:mod:`cvplay.training.jobs`) so that the server stays small and other sessions keep using the
+app while the page polls progress. Runs belong to the server, not to a browser tab: a page opened
+later lists them and can stop them. The server never imports TensorFlow; the run's process does.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -16,9 +18,12 @@ import streamlit as st
 
 from cvplay import augment
 from cvplay.registry import user_models_dir
+from cvplay.training import jobs  # TF-free
 
 KEY = "train"
-JOB = f"{KEY}-job"
+RUN = f"{KEY}-run"  # the id of this session's run (the run itself lives in cvplay.training.jobs)
+# The largest .zip of class folders the page takes; .streamlit/config.toml's maxUploadSize matches it.
+TRAIN_ZIP_MAX_MB = 200
 SOURCES = ("Upload a .zip", "Local folder path")
 BACKBONES = {
     "efficientnet-lite0": ("EfficientNet-Lite0 (ImageNet, offline)", 224),
@@ -136,13 +141,16 @@ def show_result(snapshot: dict) -> None:
 
 # --- controls --------------------------------------------------------------------------------
 
-job = state.get(JOB)
+job = jobs.get_run(state.get(RUN))
 running = job is not None and not job.done
+others = [run for run in jobs.list_runs() if run is not job]
+at_limit = len(jobs.list_runs(active_only=True)) >= jobs.max_active_runs()
 
 source = st.radio("Images", SOURCES, horizontal=True, key=key("source"), disabled=running)
 upload = data_path = None
 if source == SOURCES[0]:
-    upload = st.file_uploader("A .zip of class folders", type=["zip"], key=key("zip"), disabled=running)
+    upload = st.file_uploader("A .zip of class folders", type=["zip"], key=key("zip"), disabled=running,
+                              max_upload_size=TRAIN_ZIP_MAX_MB)
 else:
     data_path = st.text_input("Folder of class folders (on the server)", key=key("path"), disabled=running).strip()
 
@@ -172,10 +180,8 @@ with right:
     name = st.text_input("Model name", key=key("name"), disabled=running,
                          placeholder="default: the data's name and the backbone")
 
-buttons = st.columns([1, 1, 4])
-start = buttons[0].button("Start", type="primary", key=key("start"), disabled=running)
-if running and buttons[1].button("Stop", key=key("stop")):
-    job.stop()
+start = st.button("Start", type="primary", key=key("start"), disabled=running or at_limit,
+                  help="One training run at a time on this server." if at_limit and not running else None)
 
 if start:
     policy: object = choice
@@ -197,7 +203,6 @@ if start:
     elif policy is None:
         st.error("Upload the augmentation policy JSON, or choose a preset.")
     else:
-        from cvplay.training.jobs import TrainJob
         from cvplay.training.trainer import TrainConfig
 
         model_name = unique_name(name or f"{stem}-{backbone}")
@@ -207,26 +212,74 @@ if start:
             fine_tune_epochs=int(fine_tune) if backbone != "small-cnn" else 0,
             augment=policy, name=model_name, cache_features=True if cache and backbone != "small-cnn" else None,
         )
-        state[JOB] = job = TrainJob(config, cleanup=cleanup).start()
-        running = True
+        try:
+            job = jobs.start_run(config, cleanup=cleanup, label=model_name)
+        except jobs.RunLimitError as error:
+            for path in cleanup:
+                path.unlink(missing_ok=True)
+            st.error(str(error))
+        else:
+            state[RUN] = job.id
+            running = True
 
 # --- progress and results --------------------------------------------------------------------
 
+
+def minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def ended_run(run: jobs.TrainJob) -> None:
+    snapshot = run.snapshot()
+    outcome = f"failed: {snapshot['error']}" if snapshot["state"] == "failed" else snapshot["state"]
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.write(f"**{snapshot['label']}**: {outcome}, {minutes(snapshot['elapsed'])} after it started.")
+    if right.button("Show its results", key=key("adopt", run.id)):
+        state[RUN] = run.id
+        st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def run_panel(run_id: str, own: bool) -> None:
+    """A run's live progress with Stop (and Kill once stopping), for this session's run or
+    another one on the server (started in a closed tab, say)."""
+    run = jobs.get_run(run_id)
+    if run is None:
+        return
+    snapshot = run.snapshot()
+    if snapshot["done"]:
+        if own:
+            st.rerun()  # the whole page, to show the results
+        ended_run(run)
+        return
+    run.touch()  # someone is watching: not an abandoned run
+    buttons = st.columns([1, 1, 4])
+    if buttons[0].button("Stop", key=key("stop", run_id), disabled=snapshot["state"] == "stopping",
+                         help="End training now; the model is still saved, with the best weights so far."):
+        run.stop()
+    if run.snapshot()["state"] == "stopping" and buttons[1].button(
+            "Kill now", key=key("kill", run_id), help="End the process at once; nothing more is saved."):
+        run.kill()
+    snapshot = run.snapshot()
+    st.progress(min(1.0, snapshot["fraction"]), text=snapshot["message"] if not snapshot["step"] else "training done")
+    step = snapshot["step"]
+    if step:
+        inside = step["fraction"] if step["fraction"] is not None else 0.0
+        st.progress(min(1.0, (step["number"] - 1 + inside) / step["of"]),
+                    text=f"After training, step {step['number']} of {step['of']}: {step['message']} "
+                         f"({time.time() - step['since']:.0f} s)")
+    where = f"in its own process (pid {snapshot['pid']})" if snapshot["pid"] else "in its own process"
+    st.caption(f"**{snapshot['label']}**: training {where} for {minutes(snapshot['elapsed'])}; other pages stay "
+               "usable, and this page can be closed and opened again. **Stop** ends it early and still saves the "
+               "model with the best weights so far.")
+    show_curves(snapshot["history"])
+    with st.expander("Log"):
+        st.code("\n".join(snapshot["messages"][-40:]) or "starting", language=None)
+
+
 if job is not None:
     if running:
-
-        @st.fragment(run_every=1.0)
-        def progress_panel() -> None:
-            snapshot = job.snapshot()
-            st.progress(min(1.0, snapshot["fraction"]), text=snapshot["message"])
-            st.caption(f"Training in the background for {snapshot['elapsed']:.0f} s; other pages stay usable.")
-            show_curves(snapshot["history"])
-            with st.expander("Log"):
-                st.code("\n".join(snapshot["messages"][-40:]) or "starting", language=None)
-            if snapshot["done"]:
-                st.rerun()
-
-        progress_panel()
+        run_panel(job.id, own=True)
     else:
         snapshot = job.snapshot()
         with st.expander("Training log"):
@@ -236,6 +289,19 @@ if job is not None:
             from cvplay_ui.robustness import robustness_panel
 
             robustness_panel(snapshot["result"], upload if upload is not None else data_path)
-        if snapshot["error"] and snapshot["result"] is None and job.details and "Error" in (job.details or ""):
+        if snapshot["error"] and snapshot["result"] is None and job.details and "Error" in job.details:
             with st.expander("Details"):
                 st.code(job.details, language=None)
+
+if others:
+    active = [run for run in others if not run.done]
+    if active:
+        st.subheader("Training in progress on this server")
+        st.caption("Started from another tab or an earlier visit. Follow it or stop it here.")
+        for run in active:
+            run_panel(run.id, own=False)
+    finished = [run for run in others if run.done]
+    if finished and not running:
+        with st.expander(f"Earlier runs on this server ({len(finished)})"):
+            for run in finished:
+                ended_run(run)

@@ -19,7 +19,19 @@ from cvplay.preprocess import prepare_batch
 from cvplay.registry import ModelCard, get_card
 
 DEFAULT_TOP_K = 5
-MAX_BATCH = 32
+
+
+def _max_batch() -> int:
+    configured = os.environ.get("CVPLAY_MAX_BATCH", "").strip()
+    return int(configured) if configured.isdigit() and int(configured) > 0 else 1
+
+
+# Images per LiteRT invoke. LiteRT sizes its tensor arena for the largest batch it has run and
+# keeps it: with imagenet-lite0 (224 px, fp16) loaded, a process's RSS was 98 MB after a batch of
+# 1, 161 MB after 8 and 327 MB after 32, for no faster inference per image on a CPU (README: 3.76
+# ms one at a time, 4.0 ms/image in batches of 32). Batch 1 keeps every model at its smallest for
+# every visitor; CVPLAY_MAX_BATCH raises it where memory is plentiful.
+MAX_BATCH = _max_batch()
 
 
 class ModelLoadError(RuntimeError):

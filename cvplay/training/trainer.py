@@ -289,6 +289,10 @@ def _callbacks(keras, *, csv_path: Path, append: bool, patience: int, stage: str
     return callbacks + [keras.callbacks.CSVLogger(str(csv_path), append=append), reporter.callback(keras, stage, stop_event)]
 
 
+# The steps after the last epoch, in order (progress events carry ``step`` = 1-based index).
+FINISH_STEPS = ("save", "convert", "measure", "reports")
+
+
 class _Reporter:
     """Collects the history, times training steps and forwards progress events."""
 
@@ -304,6 +308,15 @@ class _Reporter:
 
     def message(self, stage: str, text: str, **extra: Any) -> None:
         self.emit({"stage": stage, "message": text, **extra})
+
+    def step(self, number: int, text: str, done: int | None = None, total: int | None = None) -> None:
+        """Progress of the steps after the last epoch (saving, converting, measuring, reports):
+        ``step`` of ``FINISH_STEPS``, and ``done``/``total`` within it when it can count."""
+        event: dict[str, Any] = {"stage": "finish", "message": text, "step": number, "steps": len(FINISH_STEPS),
+                                 "step_name": FINISH_STEPS[number - 1]}
+        if done is not None and total:
+            event["step_fraction"] = min(1.0, done / total)
+        self.emit(event)
 
     def callback(self, keras, stage: str, stop_event: threading.Event | None):
         reporter = self
@@ -585,11 +598,12 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
     train_seconds = time.perf_counter() - started
 
     # --- export
-    reporter.message("export", f"saving the model to {out_dir}")
+    reporter.step(1, f"saving the Keras model to {out_dir}")
     keras_path = out_dir / "model.keras"
     model.save(keras_path)
     from cvplay.training.export import export_classifier, representative_sample
 
+    reporter.step(2, f"converting to {name}.tflite ({config.precision})")
     # int8 is calibrated on training images, prepared exactly as serving will prepare photos.
     representative = representative_sample(dataset, train_idx, input_spec) if config.precision == "int8" else None
     tflite_path, output_kind = export_classifier(model, out_dir / f"{name}.tflite", config.precision, representative)
@@ -650,9 +664,12 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
     for split_name, indices in (("val", val_idx), ("test", test_idx)):
         if not len(indices):
             continue
-        reporter.message("evaluate", f"measuring {tflite_path.name} on the {len(indices)} {split_name} images")
+        text = f"measuring {tflite_path.name} on the {len(indices)} {split_name} images"
+        reporter.step(3, text, 0, len(indices))
         chosen_sorted = np.sort(np.asarray(indices))
-        probabilities = predict_dataset(classifier, dataset, chosen_sorted)
+        probabilities = predict_dataset(
+            classifier, dataset, chosen_sorted,
+            progress=lambda done, total, text=text: reporter.step(3, f"{text}: {done}/{total}", done, total))
         measured[split_name] = (chosen_sorted, probabilities,
                                 classification_report(probabilities, dataset.labels[chosen_sorted], labels))
     val_report = measured["val"][2]
@@ -683,6 +700,7 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
     read_card(card_path)
 
     # --- reports
+    reporter.step(4, "writing the reports (curves, confusion matrix, per-class table)")
     files = {"keras": keras_path, "tflite": tflite_path, "card": card_path, "history": csv_path}
     if not csv_path.exists():
         reports.write_history_csv(reporter.history, csv_path)
