@@ -17,6 +17,7 @@ import streamlit as st
 from cvplay import augment
 from cvplay.registry import user_models_dir
 from cvplay_ui import collect as collect_ui
+from cvplay_ui import runs as runs_ui
 
 KEY = "train"
 JOB = f"{KEY}-job"
@@ -135,6 +136,7 @@ def show_result(snapshot: dict) -> None:
     )
     if listed:
         collect_ui.try_it_live(result.name)
+    runs_ui.download_everything(result.card_path, key=key("bundle"))
 
 
 # --- controls --------------------------------------------------------------------------------
