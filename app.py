@@ -36,6 +36,7 @@ PAGES = [
     st.Page("app_pages/augment.py", title="Augmentation previews", icon=":material/auto_awesome:", url_path="augment"),
     st.Page("app_pages/webcam.py", title="Webcam", icon=":material/videocam:", url_path="webcam"),
     st.Page("app_pages/train.py", title="Train a classifier", icon=":material/model_training:", url_path="train"),
+    st.Page("app_pages/runs.py", title="Training runs", icon=":material/compare_arrows:", url_path="runs"),
 ]
 
 

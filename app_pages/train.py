@@ -19,12 +19,14 @@ import streamlit as st
 from cvplay import augment
 from cvplay.registry import user_models_dir
 from cvplay.training import jobs  # TF-free
+from cvplay_ui import collect as collect_ui
+from cvplay_ui import runs as runs_ui
 
 KEY = "train"
 RUN = f"{KEY}-run"  # the id of this session's run (the run itself lives in cvplay.training.jobs)
 # The largest .zip of class folders the page takes; .streamlit/config.toml's maxUploadSize matches it.
 TRAIN_ZIP_MAX_MB = 200
-SOURCES = ("Upload a .zip", "Local folder path")
+SOURCES = ("Upload a .zip", "Local folder path", "Collect with the camera")
 BACKBONES = {
     "efficientnet-lite0": ("EfficientNet-Lite0 (ImageNet, offline)", 224),
     "efficientnet-b0": ("EfficientNet-B0 (Keras; needs internet for its weights)", 224),
@@ -137,6 +139,9 @@ def show_result(snapshot: dict) -> None:
         f"Saved to `{result.out_dir}` as **{result.name}**"
         + (": it is now listed in the app's model pickers." if listed else ".")
     )
+    if listed:
+        collect_ui.try_it_live(result.name)
+    runs_ui.download_everything(result.card_path, key=key("bundle"))
 
 
 # --- controls --------------------------------------------------------------------------------
@@ -151,8 +156,10 @@ upload = data_path = None
 if source == SOURCES[0]:
     upload = st.file_uploader("A .zip of class folders", type=["zip"], key=key("zip"), disabled=running,
                               max_upload_size=TRAIN_ZIP_MAX_MB)
-else:
+elif source == SOURCES[1]:
     data_path = st.text_input("Folder of class folders (on the server)", key=key("path"), disabled=running).strip()
+else:
+    data_path = collect_ui.collect_mode(key("collect"), disabled=running)
 
 left, middle, right = st.columns(3)
 with left:
@@ -199,7 +206,8 @@ if start:
         data = data_path
         stem = Path(data_path.rstrip("/\\")).name
     if data is None:
-        st.error("Give the images first: upload a .zip of class folders or type a folder path.")
+        st.error("Give the images first: upload a .zip of class folders, type a folder path, or collect "
+                 "photos of at least 2 classes with the camera.")
     elif policy is None:
         st.error("Upload the augmentation policy JSON, or choose a preset.")
     else:

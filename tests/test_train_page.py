@@ -64,7 +64,11 @@ def test_page_trains_from_a_folder_path(tmp_path, monkeypatch):
     assert "Validation top-1" in labels
     assert "colours-small-cnn" in texts(at)
     assert (models / "colours-small-cnn" / "colours-small-cnn.tflite").is_file()
-    assert len(at.get("download_button")) == 3
+    download_labels = sorted(button.label for button in at.get("download_button"))
+    assert download_labels == sorted([
+        "Model (.tflite)", "Keras model (.keras)", "Model card (JSON)", "Download everything (.zip)",
+        "Robustness report (CSV)",
+    ]), download_labels
     from cvplay.registry import list_models
 
     assert "colours-small-cnn" in [card.name for card in list_models()]

@@ -61,6 +61,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         patience=args.patience,
         lr_schedule=args.lr_schedule,
         monitor=args.monitor,
+        tensorboard=args.tensorboard,
+        mlflow=args.mlflow,
         command=shlex.join(["python", "-m", "cvplay", *sys.argv[1:]]) if sys.argv[1:2] == ["train"] else None,
     )
     try:
@@ -122,5 +124,10 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                    help="what picks the best epoch, which early stopping restores (default val_loss)")
     p.add_argument("--lr-schedule", choices=["plateau", "cosine"], default="plateau",
                    help="plateau (default): cut the rate when val_loss stalls; cosine: decay it to 0 over each stage")
+    p.add_argument("--tensorboard", nargs="?", const=True, default=False, metavar="DIR",
+                   help="write TensorBoard logs (loss, accuracy per epoch) to DIR (default: RUN_FOLDER/tensorboard)")
+    p.add_argument("--mlflow", nargs="?", const=True, default=False, metavar="URI",
+                   help="log params, per-epoch metrics and the model files to MLflow (the mlflow extra); URI default: "
+                   "$MLFLOW_TRACKING_URI, else a local file store in the runs folder")
     p.set_defaults(handler=cmd_train)
     return p

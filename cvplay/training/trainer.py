@@ -92,6 +92,10 @@ class TrainConfig:
     #: What picks the best epoch (early stopping restores it): "val_loss" or "val_accuracy".
     monitor: str = "val_loss"
     dropout: float = 0.2
+    #: TensorBoard logs: True (the run folder's tensorboard/) or a folder (see tracking.py).
+    tensorboard: bool | str = False
+    #: MLflow: True (MLFLOW_TRACKING_URI, else a local file store) or a tracking URI.
+    mlflow: bool | str = False
     command: str | None = None  # the exact command line, for the card; rebuilt when absent
 
     def to_command(self) -> str:
@@ -132,6 +136,9 @@ class TrainConfig:
             parts += ["--name", self.name]
         if self.weights:
             parts += ["--weights", str(self.weights)]
+        for flag, value in (("--tensorboard", self.tensorboard), ("--mlflow", self.mlflow)):
+            if value:
+                parts += [flag] if value is True else [flag, str(value)]
         return shlex.join(parts)
 
 
@@ -286,7 +293,9 @@ def _callbacks(keras, *, csv_path: Path, append: bool, patience: int, stage: str
     if schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.3,
                                                            patience=max(1, patience - 1), min_lr=1e-6))
-    return callbacks + [keras.callbacks.CSVLogger(str(csv_path), append=append), reporter.callback(keras, stage, stop_event)]
+    tracking = reporter.tracking.callbacks(keras, stage) if reporter.tracking is not None else []
+    return callbacks + [keras.callbacks.CSVLogger(str(csv_path), append=append), reporter.callback(keras, stage, stop_event),
+                        *tracking]
 
 
 # The steps after the last epoch, in order (progress events carry ``step`` = 1-based index).
@@ -301,6 +310,7 @@ class _Reporter:
         self.total_epochs = max(1, total_epochs)
         self.history: list[dict[str, Any]] = []
         self.step_seconds: dict[str, float] = {}
+        self.tracking = None  # a tracking.Tracking when TensorBoard or MLflow is asked for
 
     def emit(self, event: dict[str, Any]) -> None:
         if self.progress is not None:
@@ -421,7 +431,11 @@ def train(config: TrainConfig, progress: Progress | None = None,
     if _RUN_LOCK.locked():
         reporter.message("queue", "another training run is in progress in this process; waiting for it")
     with _RUN_LOCK:
-        return _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2_epochs, reporter, stop_event)
+        try:
+            return _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2_epochs, reporter, stop_event)
+        finally:
+            if reporter.tracking is not None:
+                reporter.tracking.close()  # ends an MLflow run that did not get to the end
 
 
 def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2_epochs, reporter, stop_event):
@@ -510,6 +524,12 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
         backbone.trainable = False
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    from cvplay.training.tracking import Tracking, TrackingError
+
+    try:
+        reporter.tracking = Tracking.create(config, out_dir, name)
+    except TrackingError as error:
+        raise TrainError(str(error)) from None
     csv_path = out_dir / "history.csv"
     if csv_path.exists():
         csv_path.unlink()
@@ -723,6 +743,9 @@ def _train_locked(config, spec, pretrained, policy, cache, stage1_epochs, stage2
             "image": downscale_to(dataset.load(index), 160),
         })
     seconds = time.perf_counter() - started
+    if reporter.tracking is not None:
+        reporter.tracking.finish(files, {"top1": report.top1, "top5": report.top5, "val_top1": val_report.top1,
+                                         "training_time_s": train_seconds})
     reporter.message("done", f"{'held-out test' if final_split == 'test' else 'validation'} top-1 {report.top1:.4f}, "
                      f"top-5 {report.top5:.4f} on {report.n} images; "
                      f"{seconds:.1f} s in all; wrote {tflite_path}", fraction=1.0)
