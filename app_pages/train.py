@@ -228,7 +228,7 @@ if start:
             st.error(str(error))
         else:
             state[RUN] = job.id
-            running = True
+            st.rerun()  # draw the page again with its controls locked while the run goes
 
 # --- progress and results --------------------------------------------------------------------
 
@@ -256,10 +256,9 @@ def run_panel(run_id: str, own: bool) -> None:
         return
     snapshot = run.snapshot()
     if snapshot["done"]:
-        if own:
-            st.rerun()  # the whole page, to show the results
-        ended_run(run)
-        return
+        # The whole page again: this session's results, or the run among the earlier ones,
+        # and the Start button unlocked.
+        st.rerun()
     run.touch()  # someone is watching: not an abandoned run
     buttons = st.columns([1, 1, 4])
     if buttons[0].button("Stop", key=key("stop", run_id), disabled=snapshot["state"] == "stopping",

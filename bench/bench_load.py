@@ -417,6 +417,7 @@ async def visit(page, base_url: str, name: str, photos: Sequence[Path], home_pho
 async def one_visitor(browser, base_url: str, wave: str, visitor: int, pages: Sequence[str], photos, home_photos,
                       timeout_ms: int) -> list[PageResult]:
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(timeout_ms)  # a loaded server is slow, not failed
     results = []
     try:
         page = await context.new_page()
@@ -447,6 +448,7 @@ async def upload_rounds(browser, base_url: str, rounds: int, photo_sets: Sequenc
     RSS after each round. (Each round has its own files: a browser does not re-send a file
     input's unchanged selection.)"""
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(timeout_ms)
     results, rss = [], []
     try:
         page = await context.new_page()

@@ -38,6 +38,17 @@ def fake_train(config, progress, stop_event):
     return FakeResult(epochs=done, stopped=stop_event.is_set(), pid=os.getpid())
 
 
+def finishing_train(config, progress, stop_event):
+    """One epoch, then stuck in the second step after training until stopped."""
+    progress({"stage": "head", "message": "epoch 1", "epoch": 1, "epochs": 1, "fraction": 1.0,
+              "logs": {"epoch": 1, "loss": 0.5}})
+    progress({"stage": "finish", "message": "converting to demo.tflite (fp32)", "step": 2, "steps": 4,
+              "step_name": "convert"})
+    while not stop_event.is_set():
+        time.sleep(0.05)
+    return FakeResult(epochs=1, stopped=True, pid=os.getpid())
+
+
 def failing_train(config, progress, stop_event):
     progress({"stage": "load", "message": "loading"})
     raise ValueError("The dataset has one class: add a second class folder.")

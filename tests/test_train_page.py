@@ -105,3 +105,27 @@ def test_a_run_from_another_tab_is_listed_and_can_be_stopped(monkeypatch):
     finally:
         run.kill()
         run.wait(60)
+
+
+def test_steps_after_the_last_epoch_have_their_own_progress():
+    """Issue 12, item 5: saving, converting and measuring show which step runs and for how long."""
+    pytest.importorskip("tensorflow")
+    from test_jobs import finishing_train
+
+    from cvplay.training import jobs
+
+    run = jobs.start_run({}, target=finishing_train, label="finishing")
+    try:
+        deadline = time.time() + 60
+        while (run.snapshot()["step"] is None) and time.time() < deadline:
+            time.sleep(0.1)
+        at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+        assert not at.exception
+        bars = [element.proto.text for element in at.get("progress")]
+        assert "training done" in bars
+        assert any(text.startswith("After training, step 2 of 4: converting to demo.tflite (fp32)") for text in bars), bars
+        values = [element.proto.value for element in at.get("progress")]
+        assert 25 in values  # one of four steps done
+    finally:
+        run.stop()
+        run.wait(60)
