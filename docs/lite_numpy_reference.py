@@ -41,18 +41,19 @@ def same_pad(x, kernel, stride):
     return np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
 
 
+def windows(x, kernel, stride):
+    """``(i, j, shifted view)`` for each kernel offset of a SAME-padded, strided convolution."""
+    x = same_pad(x, kernel, stride)
+    out_h = (x.shape[1] - kernel) // stride + 1
+    out_w = (x.shape[2] - kernel) // stride + 1
+    for i in range(kernel):
+        for j in range(kernel):
+            yield i, j, x[:, i : i + stride * out_h : stride, j : j + stride * out_w : stride, :]
+
+
 def conv_full(x, weight, stride):
     """Dense convolution; weight (out, in, k, k) as PyTorch stores it."""
-    k = weight.shape[-1]
-    x = same_pad(x, k, stride)
-    out_h = (x.shape[1] - k) // stride + 1
-    out_w = (x.shape[2] - k) // stride + 1
-    result = np.zeros((x.shape[0], out_h, out_w, weight.shape[0]))
-    for i in range(k):
-        for j in range(k):
-            patch = x[:, i : i + stride * out_h : stride, j : j + stride * out_w : stride, :]
-            result += patch @ weight[:, :, i, j].T
-    return result
+    return sum(patch @ weight[:, :, i, j].T for i, j, patch in windows(x, weight.shape[-1], stride))
 
 
 def conv_1x1(x, weight):
@@ -61,15 +62,7 @@ def conv_1x1(x, weight):
 
 def conv_depthwise(x, weight, stride):
     """Depthwise convolution; weight (channels, 1, k, k)."""
-    k = weight.shape[-1]
-    x = same_pad(x, k, stride)
-    out_h = (x.shape[1] - k) // stride + 1
-    out_w = (x.shape[2] - k) // stride + 1
-    result = np.zeros((x.shape[0], out_h, out_w, x.shape[3]))
-    for i in range(k):
-        for j in range(k):
-            result += x[:, i : i + stride * out_h : stride, j : j + stride * out_w : stride, :] * weight[:, 0, i, j]
-    return result
+    return sum(patch * weight[:, 0, i, j] for i, j, patch in windows(x, weight.shape[-1], stride))
 
 
 def batch_norm(x, sd, name):

@@ -346,16 +346,6 @@ def imagenet_card(
     }
 
 
-def imagenet_lite0_card(
-    precision: str,
-    metrics: Sequence[dict[str, Any]] = (),
-    check: dict[str, Any] | None = None,
-    date: str | None = None,
-) -> dict[str, Any]:
-    """The model card of ``imagenet-lite0`` (without measurements unless given)."""
-    return imagenet_card(IMAGENET_LITE0_NAME, precision, metrics, check, date)
-
-
 def export_imagenet_lite(
     name: str = IMAGENET_LITE0_NAME,
     out_dir: str | os.PathLike[str] = "models",
