@@ -286,6 +286,44 @@ def add_data_parser(commands) -> None:
     data.set_defaults(handler=cmd_data)
 
 
+# --- runs ----------------------------------------------------------------------------------
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cvplay.runs import discover_runs, runs_table
+
+    runs = discover_runs()
+    if args.bundle:
+        from cvplay.bundle import bundle_bytes
+
+        chosen = [run for run in runs if run.name == args.bundle]
+        if not chosen:
+            raise CommandError(f"no training run named {args.bundle!r}; `python -m cvplay runs` lists them")
+        out = Path(args.out or f"{args.bundle}.zip")
+        out.write_bytes(bundle_bytes(chosen[0]))
+        print(f"wrote {out}")
+        return EXIT_OK
+    table = runs_table(runs)
+    if args.format == "json":
+        print(table.to_json(orient="records", indent=2))
+    elif table.empty:
+        print("No training runs found.")
+    else:
+        print(table.drop(columns=["folder"]).to_string(index=False))
+    return EXIT_OK
+
+
+def add_runs_parser(commands) -> argparse.ArgumentParser:
+    runs = commands.add_parser("runs", help="list training runs; --bundle NAME writes its Download-everything zip")
+    runs.add_argument("--format", choices=["table", "json"], default="table")
+    runs.add_argument("--bundle", metavar="NAME", help="write the run's zip (.tflite + card, .keras, labels, reports, predict.py)")
+    runs.add_argument("--out", metavar="ZIP", help="where --bundle writes (default: NAME.zip)")
+    runs.set_defaults(handler=cmd_runs)
+    return runs
+
+
 # --- parser --------------------------------------------------------------------------------
 
 
@@ -329,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_explain_parser(commands)
     add_robustness_parser(commands)
+    add_runs_parser(commands)
 
     return parser
 

@@ -376,6 +376,8 @@ class DatasetStore:
                 raise DataStoreError(f"The zip file holds {len(class_dirs)} class folders; a collected dataset may "
                                      f"hold {self.limits.max_classes}.")
             wanted = name or (class_root.name if class_root != scratch_path / "files" else default_name)
+            # A file name such as "My photos (2).zip" becomes a usable folder name.
+            wanted = re.sub(r"[^\w .+()-]+", "-", wanted).lstrip(" .+()-").rstrip(" .-")[:_MAX_NAME - 4] or "imported"
             dataset = self.create(self.free_name(wanted))
             problems: list[str] = []
             try:

@@ -18,8 +18,8 @@ from cvplay.collect import DEFAULT_COUNT, DEFAULT_RATE, MAX_RATE, BurstRecorder
 from cvplay.datastore import DatasetStore, DataStoreError
 from cvplay_ui.widgets import UPLOAD_TYPES
 
-NEW = "➕ New dataset"
-OPEN_ZIP = "📂 Open a .zip"
+NEW = "New dataset…"
+OPEN_ZIP = "Open a .zip…"
 THUMBNAILS_PER_ROW = 8
 MAX_THUMBNAILS = 48
 POLL_SECONDS = 0.5
@@ -129,6 +129,10 @@ def _burst_tab(dataset, class_name: str, prefix: str, disabled: bool) -> None:
     from cvplay_ui.webrtc import IceConfigError, enable_loopback_ice, ice_servers_from_env, loopback_requested
 
     recorder = _recorder(prefix)
+    if disabled:  # while a model trains, the stream would only take CPU time from it
+        recorder.stop()
+        st.caption("The live camera is off while a training run is in progress.")
+        return
     st.caption("Press START to open the camera, then **Record a burst**: it keeps several frames a second "
                "while you move the object around, so you get many views in seconds.")
     if loopback_requested():
@@ -228,7 +232,7 @@ def _class_gallery(dataset, class_name: str, prefix: str, disabled: bool) -> Non
         for column, photo in zip(columns, shown[start:start + THUMBNAILS_PER_ROW]):
             with column:
                 st.image(_thumbnail(str(photo), photo.stat().st_mtime), width="stretch")
-                if st.button("✕", key=f"{prefix}-del-{class_name}-{photo.name}", help="Delete this photo",
+                if st.button(":material/delete:", key=f"{prefix}-del-{class_name}-{photo.name}", help="Delete this photo",
                              disabled=disabled):
                     try:
                         dataset.delete_photo(class_name, photo.name)
@@ -273,9 +277,10 @@ def collect_mode(prefix: str = "collect", disabled: bool = False) -> str | None:
         state[f"{prefix}-target"] = wanted
     elif state.get(f"{prefix}-target") not in targets:
         state[f"{prefix}-target"] = targets[0]
-    class_name = st.radio("Add photos to", targets, horizontal=True, key=f"{prefix}-target", disabled=disabled,
-                          format_func=lambda c: f"{c} ({counts.get(c, 0)})")
-    snapshot, burst, upload = st.tabs(["📷 Snapshot", "🎞️ Burst (live camera)", "⬆️ Upload"])
+    # Plain class names as options: a label that changed with the counts would reset the choice.
+    class_name = st.radio("Add photos to", targets, horizontal=True, key=f"{prefix}-target", disabled=disabled)
+    snapshot, burst, upload = st.tabs([":material/photo_camera: Snapshot", ":material/burst_mode: Burst (live camera)",
+                                       ":material/upload: Upload"])
     with snapshot:
         _snapshot_tab(dataset, class_name, prefix, disabled)
     with burst:

@@ -139,9 +139,12 @@ def scratch_comparison(run, runs: list) -> None:
         snapshot = job.snapshot()
         if snapshot["error"]:
             st.error(f"The CNN from scratch could not be trained: {snapshot['error']}")
+        elif partner is not None and not state.get(f"{KEY}-scratch-shown"):
+            state[f"{KEY}-compare-next"] = [run.name, partner.name]  # once, then the choice is the user's
+            state[f"{KEY}-scratch-shown"] = True
     if partner is not None:
-        st.success(f"Trained from scratch on the same data and split: **{partner.name}**. Both are compared below.")
-        state[f"{KEY}-compare-next"] = [run.name, partner.name]
+        st.success(f"Trained from scratch on the same data and split: **{partner.name}**. Pick both below to "
+                   "compare them (the scratch run's folder: the runs folder).")
         return
     if run.backbone == runs_core.SCRATCH_BACKBONE:
         return
@@ -161,6 +164,7 @@ def scratch_comparison(run, runs: list) -> None:
 
         runs_core.write_comparison_note(run, Path(kwargs["out"]))
         state[JOB] = start_training(TrainConfig(**kwargs))
+        state[f"{KEY}-scratch-shown"] = False
         st.rerun()
 
 

@@ -182,6 +182,14 @@ def test_malicious_or_useless_zips_are_refused_and_leave_nothing(store, tmp_path
     assert not (tmp_path / "evil").exists()
 
 
+def test_an_odd_zip_name_becomes_a_usable_dataset_name(store):
+    store.create("x", ["a"]).add_photo("a", png_bytes())
+    dataset, _ = store.import_zip(store.open("x").to_zip_bytes(), name="My photos (2)/../!!")
+    assert dataset.name == "My photos (2)" and dataset.counts() == {"a": 1}
+    dataset, _ = store.import_zip(store.open("x").to_zip_bytes(), name="!!!")
+    assert dataset.name == "imported"
+
+
 def test_not_a_zip_is_refused(store):
     with pytest.raises(DataStoreError, match="not a readable zip"):
         store.import_zip(b"PK\x03\x04 but not really")

@@ -281,3 +281,18 @@ def test_bundle_holds_everything_and_its_predict_py_answers_like_cvplay(env, tmp
     for answer, row in zip(no_cv2[:-1], expected[:-1]):
         assert answer["label"] == labels[int(np.argmax(row))]
         assert sum(answer["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_cli_lists_runs_and_writes_a_bundle(env, tmp_path, capsys):
+    from cvplay.cli import main
+
+    assert main(["runs", "--format", "json"]) == 0
+    listed = {row["run"]: row for row in json.loads(capsys.readouterr().out)}
+    assert listed["colours-lite0"]["backbone"] == "efficientnet-lite0"
+    assert listed["colours-lite0-vs-scratch-cnn"]["backbone"] == "small-cnn"
+    out = tmp_path / "bundle.zip"
+    assert main(["runs", "--bundle", "colours-lite0", "--out", str(out)]) == 0
+    assert "colours-lite0/predict.py" in zipfile.ZipFile(out).namelist()
+    assert main(["runs", "--bundle", "nope"]) == 2
+    assert "no training run named 'nope'" in capsys.readouterr().err
