@@ -125,9 +125,9 @@ st.info(
     icon=":material/videocam:",
 )
 # Every block above the video exists on every run, in the same order: a control that appears
-# or disappears (the class filter, "classify every Nth frame", an error) lives inside one of
-# these containers, so the video component never moves and the stream survives a change of
-# detector.
+# or disappears (the class filter, "classify every Nth frame", an error, the spinner of a first
+# model load) lives inside one of these containers, so the video component never moves and the
+# stream survives a change of detector.
 controls = st.columns([4, 2, 2, 2, 2])
 options_area = st.container()
 messages = st.container()
@@ -184,10 +184,11 @@ if classify_mode:
         )
 
 detector = None
-try:
-    detector = load_detector(detector_name, classify_every)
-except (ModelLoadError, ModelCardError, ModelNotFoundError) as error:
-    messages.error(f"Cannot load {code(detector_name)}: {error}")
+with messages:  # the "Loading…" spinner of a first load must not take the video's place either
+    try:
+        detector = load_detector(detector_name, classify_every)
+    except (ModelLoadError, ModelCardError, ModelNotFoundError) as error:
+        st.error(f"Cannot load {code(detector_name)}: {error}")
 
 classes: list[str] = []
 choices = class_options(detector) if detector is not None else []

@@ -174,8 +174,8 @@ MEASURE_SECONDS = 10.0
 def test_default_detector_on_a_30_fps_camera_and_a_switch_to_a_classifier(tmp_path, capsys):
     """The goal run: a 30 fps clip of a real photo (scikit-image's astronaut, a person) as the
     camera, the default detector (openimages-ssd); prints the processed FPS, checks the live
-    table lists the person, then switches to a whole-frame classifier while streaming and checks
-    the stream goes on. One command: python -m pytest tests/test_webcam_browser.py -s -k 30_fps"""
+    table lists the person, then switches to a Haar cascade and to a whole-frame classifier while
+    streaming and checks the stream goes on. One command: python -m pytest tests/test_webcam_browser.py -s -k 30_fps"""
     import cv2
 
     skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) provides the sample photo")
@@ -209,7 +209,13 @@ def test_default_detector_on_a_30_fps_camera_and_a_switch_to_a_classifier(tmp_pa
                 f"ms/frame {shown.get('ms / frame')}; {caption}; first frame after {first} frames"
             )
 
-        # Switch to whole-frame classification while streaming: the stream must go on.
+        # Switch detectors while streaming (each loads for the first time, behind a spinner):
+        # a Haar cascade, then whole-frame classification. The stream must go on.
+        choose_detector(page, "Eyes (Haar)")
+        deadline = time.monotonic() + 60
+        while not page.get_by_text(re.compile(r"haar:eyes.*result")).count():
+            assert time.monotonic() < deadline, "the Haar detector's results never arrived after the switch"
+            time.sleep(0.5)
         choose_detector(page, "imagenet-lite0 (classify the whole frame)")
         deadline = time.monotonic() + 60
         while not page.get_by_text(re.compile(r"classify:imagenet-lite0.*result")).count():
