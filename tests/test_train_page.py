@@ -64,7 +64,9 @@ def test_page_trains_from_a_folder_path(tmp_path, monkeypatch):
     assert "Validation top-1" in labels
     assert "colours-small-cnn" in texts(at)
     assert (models / "colours-small-cnn" / "colours-small-cnn.tflite").is_file()
-    assert len(at.get("download_button")) == 3
+    assert [button.label for button in at.get("download_button")] == [
+        "Model (.tflite)", "Keras model (.keras)", "Model card (JSON)", "Robustness report (CSV)"]
+    assert "Clean top-1" in labels  # the new model's robustness report, after the results
     from cvplay.registry import list_models
 
     assert "colours-small-cnn" in [card.name for card in list_models()]
