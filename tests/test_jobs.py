@@ -189,3 +189,20 @@ def test_the_run_memory_is_the_childs_not_the_servers():
     job.stop()
     assert job.wait(TIMEOUT)
     assert not Path(f"/proc/{child}/status").exists() or rss_mb(child) == 0  # gone: its memory with it
+
+
+def test_a_page_script_installed_as_main_is_not_run_in_the_child(tmp_path, monkeypatch):
+    """Streamlit (and AppTest) install the page being run as ``__main__``; spawn would re-run it in
+    the child. A page that cannot run outside Streamlit must not break the run."""
+    import sys
+    import types
+
+    page = tmp_path / "page.py"
+    page.write_text("raise SystemExit('a page script ran in the training process')\n")
+    fake_main = types.ModuleType("__main__")
+    fake_main.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", fake_main)
+    job = jobs.TrainJob({"epochs": 1}, target=fake_train, label="fake").start()
+    assert sys.modules["__main__"] is fake_main  # put back once the child started
+    assert job.wait(TIMEOUT)
+    assert job.snapshot()["state"] == "finished", job.snapshot()["error"]

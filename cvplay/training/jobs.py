@@ -21,18 +21,43 @@ No TensorFlow at import, here or in the server: only the child imports the train
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
 import queue as queue_module
+import sys
 import threading
 import time
 import traceback
+import types
 from pathlib import Path
 from typing import Any, Callable
 
 KEEP_FINISHED = 5
 _POLL_S = 0.25
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _bare_main_module():
+    """Start a spawned child without making it re-run the parent's ``__main__`` script.
+
+    multiprocessing's "spawn" runs the parent's main script again in the child (as
+    ``__mp_main__``) so that objects defined there can be unpickled. In a Streamlit server
+    ``__main__`` is the page script being run (Streamlit installs each script run under that name),
+    and after an AppTest it is a leftover page: the child would run a page, and fail. The child
+    needs nothing from it (its target is imported by name), so a bare module stands in while the
+    process starts.
+    """
+    with _MAIN_LOCK:
+        saved = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if saved is not None:
+                sys.modules["__main__"] = saved
 
 
 def _env_int(name: str, default: int) -> int:
@@ -129,7 +154,8 @@ class TrainJob:
         self._reader = threading.Thread(target=self._follow, name=f"cvplay-train-reader-{self.id}", daemon=True)
 
     def start(self) -> "TrainJob":
-        self.process.start()
+        with _bare_main_module():
+            self.process.start()
         self.pid = self.process.pid
         self._reader.start()
         return self
