@@ -92,7 +92,7 @@ def test_collect_three_classes_train_and_try_it_live(tmp_path, capsys):
 
         page.get_by_role("button", name="Start", exact=True).click()
         # Generous: the machine may be shared; the time is printed, never asserted.
-        page.get_by_text("Validation top-1").wait_for(timeout=900_000)
+        page.locator('[data-testid="stMetric"]', has_text="Validation top-1").wait_for(timeout=900_000)
         trained = time.monotonic()
         assert page.locator('[data-testid="stException"]').count() == 0
         assert (tmp_path / "models" / "desk-efficientnet-lite0" / "desk-efficientnet-lite0.tflite").is_file()
