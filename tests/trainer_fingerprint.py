@@ -3,7 +3,8 @@
 Used to check that reshaping the trainer changes nothing: the same runs on the same tiny
 self-made data give the same fingerprint. One run per path through the trainer (small CNN
 with augmentation and a test split, int8 export; Lite0 on the pooled-feature cache, on images,
-and on cached lower blocks). Run it by hand to record one:
+and on cached lower blocks). tests/trainer_fingerprint.json was recorded before the trainer was
+reshaped into stages, and tests/test_trainer_fingerprint.py compares with it. To record one:
 
     python tests/trainer_fingerprint.py OUT.json
 """
