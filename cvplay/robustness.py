@@ -1,6 +1,6 @@
 """How robust is a classifier? Top-1 on a labelled set, clean and under distortions.
 
-``python -m cvplay robustness --model NAME_OR_PATH --data PATH [--split val|test|all]
+``python -m cvplay robustness --model NAME_OR_PATH --data PATH [--split auto|val|test|all]
 [--transforms NAMES] [--format table|json] [--out DIR]``
 
 The clean figure IS :func:`cvplay.evaluate.evaluate_classifier` on the same split (same images,
@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from cvplay import augment
-from cvplay.evaluate import DEFAULT_SEED, DEFAULT_VAL_FRACTION, SPLITS, EvaluateError, evaluate_classifier, match_labels
+from cvplay.evaluate import AUTO, DEFAULT_SEED, SPLITS, EvaluateError, evaluate_classifier, match_labels
 from cvplay.registry import InputSpec
 
 REFERENCE_SIDE = 224  # pixel-sized settings (blur sigma) are declared for an image of this shorter side
@@ -157,16 +157,19 @@ class RobustnessReport:
         return grouped
 
 
-def robustness_report(classifier, dataset, *, split: str = "val", val_fraction: float = DEFAULT_VAL_FRACTION,
-                      seed: int = DEFAULT_SEED, test_fraction: float = 0.0, distortions: Sequence[Distortion] | None = None,
+def robustness_report(classifier, dataset, *, split: str = AUTO, val_fraction: float | None = None,
+                      seed: int | None = None, test_fraction: float | None = None, distortions: Sequence[Distortion] | None = None,
                       data_name: str = "", progress: Callable[[int, int], None] | None = None,
                       should_stop: Callable[[], bool] | None = None, batch_size: int = BATCH) -> RobustnessReport:
     """Clean top-1 (exactly :func:`~cvplay.evaluate.evaluate_classifier`) and top-1 under each
-    distortion and strength, on the same images."""
+    distortion and strength, on the same images. ``split``, the fractions and ``seed`` mean what
+    they mean to ``evaluate`` (``auto``: every image, unless the card says this is the model's own
+    training data); ``seed`` also seeds the distortions (default 0)."""
     started = time.perf_counter()
     distortions = list(DISTORTIONS if distortions is None else distortions)
     clean = evaluate_classifier(classifier, dataset, split=split, val_fraction=val_fraction, seed=seed,
                                 data_name=data_name, test_fraction=test_fraction)
+    seed = DEFAULT_SEED if seed is None else seed
     chosen = np.asarray(clean.indices if clean.indices is not None else [], dtype=np.int64)
     mapping = match_labels(dataset.class_names, classifier.labels)
     targets = np.array([mapping[int(dataset.labels[i])] for i in chosen], dtype=np.int64)
@@ -200,13 +203,13 @@ def robustness_report(classifier, dataset, *, split: str = "val", val_fraction: 
             "setting": distortion.labels[s_index], "top1": top1, "drop": clean.report.top1 - top1 if done else float("nan"),
             "n": done,
         })
-    return RobustnessReport(model=classifier.card.name, data=clean.data, split=split, n=clean.report.n,
+    return RobustnessReport(model=classifier.card.name, data=clean.data, split=clean.split, n=clean.report.n,
                             clean_top1=clean.report.top1, rows=rows, seed=seed,
                             seconds=time.perf_counter() - started, skipped_images=clean.skipped_images, stopped=stopped)
 
 
-def run_report(model: str, data: str, *, split: str = "val", val_fraction: float = DEFAULT_VAL_FRACTION,
-               seed: int = DEFAULT_SEED, test_fraction: float = 0.0, distortions: Sequence[Distortion] | None = None,
+def run_report(model: str, data: str, *, split: str = AUTO, val_fraction: float | None = None,
+               seed: int | None = None, test_fraction: float | None = None, distortions: Sequence[Distortion] | None = None,
                max_per_class: int | None = None, progress=None) -> RobustnessReport:
     """Load the model and the dataset as ``evaluate`` does, then :func:`robustness_report`."""
     from cvplay.datasets import load_dataset
@@ -348,16 +351,17 @@ def add_robustness_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("robustness", help="top-1 of a classifier, clean and under distortions at three strengths")
     parser.add_argument("--model", required=True, help="model name or path to its .tflite / card")
     parser.add_argument("--data", required=True, help="folder of class folders, .zip, CIFAR-100 source or .npz")
-    parser.add_argument("--split", choices=SPLITS, default="val",
-                        help="the same splits as evaluate: val (default), test (give --test-fraction), all")
+    parser.add_argument("--split", choices=[AUTO, *SPLITS], default=AUTO,
+                        help="the same splits as evaluate: auto (default: every image, unless the card says this "
+                        "is the model's training data, then its held-out split), val, test, all")
     parser.add_argument("--transforms", nargs="+", default=None, metavar="NAME",
                         help=f"distortions to apply (default: all): {', '.join(_BY_NAME)}")
-    parser.add_argument("--val-fraction", type=float, default=DEFAULT_VAL_FRACTION,
-                        help=f"validation share, as when training (default {DEFAULT_VAL_FRACTION})")
-    parser.add_argument("--test-fraction", type=float, default=0.0,
-                        help="held-out test share, as when training (default 0: no test split)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                        help="split seed, as when training, and the seed of the distortions (default 0)")
+    parser.add_argument("--val-fraction", type=float, default=None,
+                        help="validation share, as when training (default: the card's on its training data, else 0.2)")
+    parser.add_argument("--test-fraction", type=float, default=None,
+                        help="held-out test share, as when training (default: the card's on its training data, else 0)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="split seed, as when training (default: the card's, else 0), and the seed of the distortions (default 0)")
     parser.add_argument("--max-per-class", type=int, default=None, help="use at most this many images per class")
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.add_argument("--out", default=None, metavar="DIR", help="also write robustness.csv and robustness.png into DIR")

@@ -55,6 +55,16 @@ def test_clean_figure_equals_evaluate(colour_model, colour_data, split):
     assert all(0 <= row["top1"] <= 1 and row["n"] == report.n for row in report.rows)
 
 
+def test_default_split_is_evaluates_default(colour_model, colour_data):
+    """Data the card does not name as the model's training data: every image, as evaluate does."""
+    dataset = load_dataset(colour_data, min_images_per_class=1)
+    evaluated = evaluate_classifier(colour_model, dataset)
+    report = R.robustness_report(colour_model, dataset, distortions=R.get_distortions("jpeg"))
+    assert evaluated.split == report.split == "all"
+    assert report.n == evaluated.report.n == 24
+    assert report.clean_top1 == evaluated.report.top1
+
+
 def test_seeded_and_independent_of_batching(colour_model, colour_data):
     dataset = load_dataset(colour_data, min_images_per_class=1)
     first = R.robustness_report(colour_model, dataset, split="all", batch_size=32)

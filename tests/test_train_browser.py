@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,9 @@ import pytest
 from PIL import Image
 
 from e2e_support import chromium_page, streamlit_server, wait_for_streamlit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from bench_load import process_tree, rss_bytes  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -63,6 +67,15 @@ def test_run_is_stoppable_from_a_new_visit_after_its_tab_closed(tmp_path):
             assert page.get_by_role("button", name="Stop").is_visible()
             assert page.get_by_role("button", name="Start").is_disabled()
             shoot(page, "train-running")
+            # TensorFlow and the run's memory live in the child, not in the server.
+            server_pid = server.process.pid
+            children = [pid for pid in process_tree(server_pid) if pid != server_pid]
+            maps = {pid: Path(f"/proc/{pid}/maps").read_text() for pid in [server_pid, *children]}
+            assert "tensorflow" not in maps[server_pid]
+            trainer = [pid for pid in children if "tensorflow" in maps[pid]]
+            assert trainer, "no child process holds TensorFlow"
+            print(f"\nwhile training: server RSS {rss_bytes(server_pid) / 2**20:.0f} MB, "
+                  f"training process RSS {rss_bytes(trainer[0]) / 2**20:.0f} MB")
         # The tab is closed; the run goes on in its own process. A new visit finds it.
         with chromium_page() as page:
             page.goto(server.url + "/train")

@@ -69,6 +69,7 @@ def test_page_trains_from_a_folder_path(tmp_path, monkeypatch):
         "Model (.tflite)", "Keras model (.keras)", "Model card (JSON)", "Download everything (.zip)",
         "Robustness report (CSV)",
     ]), download_labels
+    assert "Clean top-1" in labels  # the new model's robustness report, after the results
     from cvplay.registry import list_models
 
     assert "colours-small-cnn" in [card.name for card in list_models()]

@@ -199,6 +199,8 @@ class TrainJob:
 
     def _follow(self) -> None:
         while True:
+            if self.unwatched_s > 0 and time.time() - self.last_seen > self.unwatched_s and not self._stop_event.is_set():
+                self.stop(f"no page has shown this run for {self.unwatched_s:.0f} s")
             try:
                 self._on_message(self._events.get(timeout=_POLL_S))
                 continue
@@ -214,8 +216,6 @@ class TrainJob:
                 except (queue_module.Empty, EOFError, OSError):
                     pass
                 break
-            if self.unwatched_s > 0 and time.time() - self.last_seen > self.unwatched_s and not self._stop_event.is_set():
-                self.stop(f"no page has shown this run for {self.unwatched_s:.0f} s")
         self.process.join()
         self._finish()
 
