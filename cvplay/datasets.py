@@ -735,7 +735,7 @@ def extract_zip_safely(
             total_compressed += info.compress_size
             if total > max_total_bytes:
                 raise DatasetError(
-                    f"The zip file unpacks to more than {_human(max_total_bytes)}; use a smaller dataset."
+                    f"The zip file unpacks to more than {human_size(max_total_bytes)}; use a smaller dataset."
                 )
             if info.file_size > max_ratio * max(info.compress_size, 1) and info.file_size > 1024 * 1024:
                 raise DatasetError(
@@ -776,7 +776,8 @@ def extract_zip_safely(
     return _class_root(dest)
 
 
-def _human(n: int) -> str:
+def human_size(n: int) -> str:
+    """A byte count for a message: ``512 bytes``, ``3.4 MiB``."""
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"

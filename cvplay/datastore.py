@@ -98,14 +98,6 @@ def clean_name(text: str, what: str = "name") -> str:
     return name
 
 
-def _human(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
-
-
 def _lock_for(path: Path) -> threading.Lock:
     key = str(path.resolve())
     with _locks_guard:
@@ -232,8 +224,10 @@ class CollectedDataset:
                                      "delete some first.")
             total = self.total_bytes()
             if total + len(content) > self.limits.max_total_bytes:
-                raise DataStoreError(f"{self.name} would grow past {_human(self.limits.max_total_bytes)} "
-                                     f"(it holds {_human(total)}); delete photos first.")
+                from cvplay.datasets import human_size
+
+                raise DataStoreError(f"{self.name} would grow past {human_size(self.limits.max_total_bytes)} "
+                                     f"(it holds {human_size(total)}); delete photos first.")
             path = folder / f"{time.time_ns():020d}-{secrets.token_hex(3)}{PHOTO_SUFFIX}"
             _atomic_write(path, content)
         return path
