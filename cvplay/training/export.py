@@ -431,13 +431,3 @@ def export_imagenet_lite(
     read_card(card_path)  # validate what was written
     return card_path
 
-
-def export_imagenet_lite0(
-    out_dir: str | os.PathLike[str] = "models",
-    precision: str = SHIPPED_PRECISION,
-    evaluate: bool = True,
-    shared: str | os.PathLike[str] | None = None,
-    calibration: str | os.PathLike[str] | None = None,
-) -> Path:
-    """:func:`export_imagenet_lite` for ``imagenet-lite0``."""
-    return export_imagenet_lite(IMAGENET_LITE0_NAME, out_dir, precision, evaluate, shared, calibration)
